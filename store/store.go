@@ -70,6 +70,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("open database %s: %s is not a directory", path, filepath.Dir(path))
 	}
+	// SQLite gives the -wal and -shm files the database file's mode, so
+	// creating it private keeps the user's mail private even in a
+	// world-readable directory.
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	var err error
 	if db.w, err = sql.Open("sqlite3", dsn(path, "_txlock=immediate")); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)

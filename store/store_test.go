@@ -325,3 +325,17 @@ func TestCheckAndBackupWhileWriting(t *testing.T) {
 		t.Fatal("no outbox count in report")
 	}
 }
+
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	db, _ := openTest(t)
+	db.EnsureAccounts(context.Background(), []string{"work"})
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		fi, err := os.Stat(db.Path() + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", suffix, fi.Mode().Perm())
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdover/holdover/daemon"
+	"github.com/holdover/holdover/store"
+)
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each account's services, queue and the daemon (works with the daemon stopped)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, db, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			st, err := daemon.CollectStatus(cmd.Context(), cfg, db)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(st)
+			}
+			printStatus(a.stdout, st, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, st daemon.Status, now time.Time) {
+	d := st.Daemon
+	switch {
+	case !d.Running:
+		fmt.Fprintln(w, "daemon: not running")
+	case d.Info == nil:
+		fmt.Fprintf(w, "daemon: running (pid %d): %s\n", d.PID, d.Error)
+	default:
+		fmt.Fprintf(w, "daemon: running (pid %d, %s, up %s)\n", d.PID, d.Info.Version, now.Sub(d.Info.StartedAt).Round(time.Second))
+		r := d.Info.Reload
+		if r.OK {
+			fmt.Fprintf(w, "config: %s applied (generation %d) at %s\n", d.Info.ConfigPath, r.Generation, r.At.Local().Format(time.DateTime))
+		} else {
+			fmt.Fprintf(w, "config: last reload REJECTED at %s, running generation %d: %s\n", r.At.Local().Format(time.DateTime), r.Generation, r.Error)
+		}
+	}
+	for _, acct := range st.Accounts {
+		fmt.Fprintf(w, "\naccount %s", acct.Name)
+		if !acct.Configured {
+			fmt.Fprint(w, " (not in the configuration; data kept)")
+		}
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, s := range acct.Services {
+			since := ""
+			if s.Since != nil {
+				since = "since " + s.Since.Local().Format(time.DateTime)
+			}
+			extra := ""
+			if s.Outage != nil {
+				extra = fmt.Sprintf("outage since %s", s.Outage.StartedAt.Local().Format(time.DateTime))
+			}
+			if s.LastError != "" {
+				extra = strings.TrimSpace(extra + "  last error: " + s.LastError)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Service, s.State, since, extra)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "  outbox: %s\n", formatCounts(acct.Outbox))
+		if acct.OpenConflicts > 0 {
+			fmt.Fprintf(w, "  conflicts: %d open\n", acct.OpenConflicts)
+		}
+	}
+}
+
+func formatCounts(c map[store.OutboxState]int) string {
+	var parts []string
+	for _, s := range store.OutboxStates {
+		if n := c[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		return "empty"
+	}
+	return strings.Join(parts, ", ")
+}

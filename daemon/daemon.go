@@ -1,0 +1,267 @@
+// Package daemon is holdover's composition root: it loads the
+// configuration, opens the store, builds connectors, engines and local
+// endpoints, runs them under one errgroup, reloads the configuration, and
+// shuts everything down in order. It is the only package that wires
+// connectors to engines.
+//
+// Invariants:
+//   - One daemon per data directory: an exclusive lock file is held for the
+//     whole life of the process (the kernel releases it on any exit).
+//   - A configuration is applied whole or not at all. A reload that fails to
+//     load or validate keeps the running configuration, is logged with its
+//     reason, and is visible in `holdover status` and in the metric
+//     holdover_config_last_reload_successful.
+//   - Shutdown is ordered (local endpoints stop accepting first, then the
+//     engines, then the store closes and the lock is released) and bounded
+//     by Options.ShutdownTimeout. Every acknowledged change is already
+//     committed, so a timed-out shutdown loses nothing.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/endpoints/control"
+	"github.com/holdover/holdover/endpoints/httpapi"
+	"github.com/holdover/holdover/internal/clock"
+	"github.com/holdover/holdover/store"
+)
+
+// Options configure Run.
+type Options struct {
+	ConfigPath string
+	Version    string
+	// LogOutput receives the logs; nil means os.Stderr.
+	LogOutput io.Writer
+	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
+	ShutdownTimeout time.Duration
+	Clock clock.Clock
+}
+
+// Daemon is a running holdover.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	level   *slog.LevelVar
+	db      *store.DB
+	lock    *Lock
+	metrics *metrics
+	started time.Time
+	ready   atomic.Bool
+
+	mu     sync.Mutex // guards cfg and reload
+	cfg    *config.Config
+	reload control.ReloadState
+}
+
+// Run starts the daemon and blocks until ctx is cancelled, SIGINT or
+// SIGTERM arrives, or a component fails. Startup errors (bad config,
+// unusable data directory, locked, bad database) are returned before any
+// listener opens.
+func Run(ctx context.Context, opts Options) error {
+	return runWith(ctx, opts, nil)
+}
+
+// runWith is Run with a hook called once the daemon serves (for tests).
+func runWith(ctx context.Context, opts Options, onReady func(*Daemon)) error {
+	if opts.LogOutput == nil {
+		opts.LogOutput = os.Stderr
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 15 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d, err := open(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	return d.serve(ctx, onReady)
+}
+
+// open does everything that can fail before the daemon listens.
+func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error) {
+	log, level, err := newLogger(cfg.Log, opts.LogOutput)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	lock, err := AcquireLock(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DBPath(), store.WithClock(opts.Clock))
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	if err := db.EnsureAccounts(ctx, accountNames(cfg)); err != nil {
+		db.Close()
+		lock.Release()
+		return nil, err
+	}
+	d := &Daemon{
+		opts: opts, log: log, level: level, db: db, lock: lock,
+		metrics: newMetrics(opts.Version),
+		started: opts.Clock.Now(),
+		cfg:     cfg,
+	}
+	d.recordReload(nil)
+	return d, nil
+}
+
+// prepareDataDir creates the data directory (private to this user) and
+// proves it is a writable directory before anything else touches it.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data_dir %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data_dir %s: not a directory", dir)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data_dir %s: not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+func accountNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+// Config returns the configuration in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// serve runs the components until shutdown, then stops them in order.
+func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error) {
+	defer func() {
+		err = errors.Join(err, d.db.Close(), d.lock.Release())
+	}()
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := d.Config()
+
+	ctlLn, err := control.Listen(cfg.ControlSocket())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.ControlSocket())
+	endpoints := []*server{{name: "control", ln: ctlLn, srv: &http.Server{Handler: control.NewHandler(d)}}}
+	if cfg.Listen.HTTP != "" {
+		ln, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			ctlLn.Close()
+			return fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
+		}
+		endpoints = append(endpoints, &server{name: "http", ln: ln,
+			srv: &http.Server{Handler: httpapi.NewHandler(d.metrics.reg, d.ready.Load), ReadHeaderTimeout: 10 * time.Second}})
+	}
+
+	// Endpoints run in their own group: on shutdown they stop first, so no
+	// local change is accepted once the engines are winding down.
+	epGroup, epCtx := errgroup.WithContext(ctx)
+	for _, s := range endpoints {
+		epGroup.Go(func() error { return s.run(epCtx, d.log) })
+	}
+	bgGroup, bgCtx := errgroup.WithContext(epCtx)
+	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
+
+	d.ready.Store(true)
+	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
+		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "accounts", len(cfg.Accounts))
+	if onReady != nil {
+		onReady(d)
+	}
+
+	<-epCtx.Done()
+	d.ready.Store(false)
+	d.log.Info("holdover stopping")
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(epGroup.Wait(), bgGroup.Wait()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+		d.log.Info("holdover stopped")
+		return nil
+	case <-time.After(d.opts.ShutdownTimeout):
+		return fmt.Errorf("shutdown did not finish within %s; exiting anyway (every acknowledged change is already on disk)", d.opts.ShutdownTimeout)
+	}
+}
+
+// watchSignals turns SIGHUP into a reload until ctx ends.
+func (d *Daemon) watchSignals(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			d.log.Info("SIGHUP: reloading configuration")
+			d.Reload(ctx)
+		}
+	}
+}
+
+// server is one local listener with its graceful stop.
+type server struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func (s *server) run(ctx context.Context, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s endpoint: %w", s.name, err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(shutCtx); err != nil {
+		log.Warn("endpoint did not stop gracefully", "endpoint", s.name, "err", err)
+		s.srv.Close()
+	}
+	<-errc
+	return nil
+}

@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"os"
+
+	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/endpoints/control"
+)
+
+// Info implements control.Daemon.
+func (d *Daemon) Info() control.DaemonInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return control.DaemonInfo{
+		PID:        os.Getpid(),
+		Version:    d.opts.Version,
+		StartedAt:  d.started,
+		ConfigPath: d.opts.ConfigPath,
+		DataDir:    d.cfg.DataDir,
+		Reload:     d.reload,
+	}
+}
+
+// Reload loads and validates the configuration file and applies it whole.
+// When it fails, the running configuration stays and the reason is kept
+// for status and metrics. It implements control.Daemon.
+func (d *Daemon) Reload(ctx context.Context) (control.ReloadState, error) {
+	next, err := config.Load(d.opts.ConfigPath)
+	if err == nil {
+		err = d.apply(ctx, next)
+	}
+	st := d.recordReload(err)
+	if err != nil {
+		d.log.Error("configuration rejected; keeping the running one", "config", d.opts.ConfigPath, "err", err)
+		return st, err
+	}
+	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "generation", st.Generation, "accounts", len(next.Accounts))
+	return st, nil
+}
+
+// apply switches to next. Settings bound at start-up (data_dir, listeners,
+// log format) are reported as needing a restart rather than half-applied.
+func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
+	cur := d.Config()
+	if next.DataDir != cur.DataDir {
+		return errRestartNeeded("data_dir")
+	}
+	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
+		return err
+	}
+	if err := setLevel(d.level, next.Log.Level); err != nil {
+		return err
+	}
+	for _, k := range restartKeys(cur, next) {
+		d.log.Warn("setting changed; it takes effect at the next restart", "key", k)
+	}
+	d.mu.Lock()
+	d.cfg = next
+	d.mu.Unlock()
+	return nil
+}
+
+type errRestartNeeded string
+
+func (e errRestartNeeded) Error() string {
+	return string(e) + " cannot change while the daemon runs; restart holdover to use the new value"
+}
+
+func restartKeys(cur, next *config.Config) []string {
+	var keys []string
+	if cur.Listen.Control != next.Listen.Control {
+		keys = append(keys, "listen.control")
+	}
+	if cur.Listen.HTTP != next.Listen.HTTP {
+		keys = append(keys, "listen.http")
+	}
+	if cur.Listen.SMTP != next.Listen.SMTP {
+		keys = append(keys, "listen.smtp")
+	}
+	if cur.Log.Format != next.Log.Format {
+		keys = append(keys, "log.format")
+	}
+	return keys
+}
+
+func (d *Daemon) recordReload(err error) control.ReloadState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reload.At = d.opts.Clock.Now()
+	d.reload.OK = err == nil
+	d.reload.Error = ""
+	if err != nil {
+		d.reload.Error = err.Error()
+		d.metrics.reloadOK.Set(0)
+		d.metrics.reloadsTotal.WithLabelValues("rejected").Inc()
+		return d.reload
+	}
+	d.reload.Generation++
+	d.metrics.reloadOK.Set(1)
+	d.metrics.reloadTimestamp.Set(float64(d.reload.At.Unix()))
+	d.metrics.reloadsTotal.WithLabelValues("applied").Inc()
+	d.metrics.configGeneration.Set(float64(d.reload.Generation))
+	return d.reload
+}

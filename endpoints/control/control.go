@@ -1,0 +1,158 @@
+// Package control is the daemon's control API: HTTP over a Unix socket
+// that only the owner can open (mode 0600), used by the CLI to ask a
+// running daemon for its state, to reload its configuration and, later, to
+// nudge its engines.
+//
+// Invariants: the socket file is created with mode 0600 before any client
+// can connect (the umask is tightened around the bind); the server never
+// listens on TCP; responses never carry a secret.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// DaemonInfo is what the daemon says about itself.
+type DaemonInfo struct {
+	PID        int         `json:"pid"`
+	Version    string      `json:"version"`
+	StartedAt  time.Time   `json:"started_at"`
+	ConfigPath string      `json:"config_path"`
+	DataDir    string      `json:"data_dir"`
+	Reload     ReloadState `json:"reload"`
+}
+
+// ReloadState is the outcome of the last configuration (re)load.
+type ReloadState struct {
+	OK    bool      `json:"ok"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"` // why the last attempt was rejected
+	// Generation counts successfully applied configurations, starting at 1.
+	Generation int `json:"generation"`
+}
+
+// Daemon is what the control server needs from the running daemon.
+type Daemon interface {
+	Info() DaemonInfo
+	// Reload validates and applies the configuration file. On error the
+	// running configuration is kept.
+	Reload(ctx context.Context) (ReloadState, error)
+}
+
+// Listen binds the Unix socket at path with mode 0600, replacing a stale
+// socket file. The caller must hold the data directory lock, which proves
+// no other daemon is serving on it.
+func Listen(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("control socket %s: exists and is not a socket; refusing to replace it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+		}
+	}
+	ln, err := listenPrivate(path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// NewHandler returns the control API's routes.
+func NewHandler(d Daemon) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, d.Info())
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		st, err := d.Reload(r.Context())
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error(), Reload: &st})
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	return mux
+}
+
+type errorBody struct {
+	Error  string       `json:"error"`
+	Reload *ReloadState `json:"reload,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Client talks to a daemon's control socket.
+type Client struct {
+	path string
+	http *http.Client
+}
+
+// ErrNoDaemon reports that no daemon answers on the socket.
+var ErrNoDaemon = errors.New("no daemon is running")
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}
+	return &Client{path: path, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Info asks the daemon about itself. It returns ErrNoDaemon when nothing
+// listens on the socket.
+func (c *Client) Info(ctx context.Context) (DaemonInfo, error) {
+	var info DaemonInfo
+	err := c.do(ctx, http.MethodGet, "/v1/info", &info)
+	return info, err
+}
+
+// Reload asks the daemon to reload its configuration; a rejected
+// configuration comes back as an error with the daemon's reason.
+func (c *Client) Reload(ctx context.Context) (ReloadState, error) {
+	var st ReloadState
+	err := c.do(ctx, http.MethodPost, "/v1/reload", &st)
+	return st, err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://holdover"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return fmt.Errorf("%w (control socket %s)", ErrNoDaemon, c.path)
+		}
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		if json.NewDecoder(resp.Body).Decode(&eb) == nil && eb.Error != "" {
+			return errors.New(eb.Error)
+		}
+		return fmt.Errorf("control socket %s: %s %s: %s", c.path, method, path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
