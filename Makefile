@@ -22,7 +22,7 @@ test-deps:
 	else echo "make test: not root; not installing test servers (tests that need a missing one skip, or fail with CI=true)"; fi
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:

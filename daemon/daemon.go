@@ -41,6 +41,15 @@ import (
 	"github.com/holdover/holdover/store"
 )
 
+// ErrConfig wraps a configuration that cannot be loaded at start-up. The
+// CLI exits with ExitConfig for it, so a service manager can tell "fix the
+// file" from a crash and stop restarting.
+var ErrConfig = errors.New("invalid configuration")
+
+// ExitConfig is sysexits' EX_CONFIG; the systemd unit lists it in
+// RestartPreventExitStatus.
+const ExitConfig = 78
+
 // Options configure Run.
 type Options struct {
 	ConfigPath string
@@ -49,7 +58,7 @@ type Options struct {
 	LogOutput io.Writer
 	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
 	ShutdownTimeout time.Duration
-	Clock clock.Clock
+	Clock           clock.Clock
 }
 
 // Daemon is a running holdover.
@@ -89,7 +98,7 @@ func runWith(ctx context.Context, opts Options, onReady func(*Daemon)) error {
 	}
 	cfg, err := config.Load(opts.ConfigPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	d, err := open(ctx, cfg, opts)
 	if err != nil {

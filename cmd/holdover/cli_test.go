@@ -206,3 +206,12 @@ func TestCompletionAndVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+func TestRunWithInvalidConfigExitsWithExConfig(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("accounts: [{name: Work!}]\n"), 0o600)
+	code, _, stderr := cli(t, "--config", bad, "run")
+	if code != 78 || !strings.Contains(stderr, bad+":1") {
+		t.Fatalf("exit %d, %s; want 78 and file:line", code, stderr)
+	}
+}

@@ -92,6 +92,7 @@ provider is down and replays them exactly once when it is back.`,
 		a.statusCmd(),
 		a.outboxCmd(),
 		a.outagesCmd(),
+		a.serviceCmd(),
 	)
 	return root
 }
@@ -115,18 +116,22 @@ func (a *app) openStore(ctx context.Context) (*config.Config, *store.DB, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	path := cfg.DBPath()
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("no database at %s yet: start the daemon once (holdover run) to create it", path)
-		}
-		return nil, nil, fmt.Errorf("database %s: %w", path, err)
-	}
-	db, err := store.Open(ctx, path)
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, db, nil
+}
+
+func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	path := cfg.DBPath()
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s yet: start the daemon once (holdover run) to create it", path)
+		}
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return store.Open(ctx, path)
 }
 
 func (a *app) printJSON(v any) error {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/holdover/holdover/daemon"
+	"github.com/holdover/holdover/installer"
 )
 
 func (a *app) runCmd() *cobra.Command {
@@ -14,11 +18,21 @@ func (a *app) runCmd() *cobra.Command {
 configuration; an invalid configuration is rejected and the running one kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return daemon.Run(cmd.Context(), daemon.Options{
-				ConfigPath: a.cfgPath(),
-				Version:    buildVersion(),
-				LogOutput:  a.stderr,
-			})
+			run := func(ctx context.Context) error {
+				return daemon.Run(ctx, daemon.Options{
+					ConfigPath: a.cfgPath(),
+					Version:    buildVersion(),
+					LogOutput:  a.stderr,
+				})
+			}
+			managed, err := installer.RunManaged(installer.Options{Scope: installer.System, ConfigPath: a.cfgPath()}, run)
+			if !managed {
+				err = run(cmd.Context())
+			}
+			if errors.Is(err, daemon.ErrConfig) {
+				return &exitError{code: daemon.ExitConfig, err: err}
+			}
+			return err
 		},
 	}
 }

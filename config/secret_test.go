@@ -1,0 +1,149 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSecretResolve(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("HOLDOVER_TEST_PW", "env-secret")
+	t.Setenv("HOLDOVER_TEST_EMPTY", "")
+	tests := []struct {
+		name    string
+		secret  Secret
+		want    string
+		wantErr string // substring; "" means success
+	}{
+		{"command output", Secret{PasswordCommand: "printf 'cmd-secret\\n'"}, "cmd-secret", ""},
+		{"command trims one newline only", Secret{PasswordCommand: "printf 'pw \\n\\n'"}, "pw \n", ""},
+		{"command trims CRLF", Secret{PasswordCommand: "printf 'pw\\r\\n'"}, "pw", ""},
+		{"command without newline", Secret{PasswordCommand: "printf pw"}, "pw", ""},
+		{"file", Secret{PasswordFile: file("pw", "file-secret\n")}, "file-secret", ""},
+		{"env", Secret{PasswordEnv: "HOLDOVER_TEST_PW"}, "env-secret", ""},
+		{"empty command output", Secret{PasswordCommand: "true"}, "", "password from command is empty"},
+		{"empty file", Secret{PasswordFile: file("empty", "\n")}, "", "password from file " + dir + "/empty is empty"},
+		{"missing file", Secret{PasswordFile: dir + "/nope"}, "", "password file " + dir + "/nope: no such file or directory"},
+		{"unset env", Secret{PasswordEnv: "HOLDOVER_TEST_UNSET"}, "", "environment variable HOLDOVER_TEST_UNSET is not set"},
+		{"empty env", Secret{PasswordEnv: "HOLDOVER_TEST_EMPTY"}, "", "password from env HOLDOVER_TEST_EMPTY is empty"},
+		{"no source", Secret{}, "", "no password source"},
+		{"two sources", Secret{PasswordEnv: "HOLDOVER_TEST_PW", PasswordFile: "/x"}, "", "more than one password source"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.secret.Resolve(context.Background())
+			if tt.wantErr == "" {
+				if err != nil || got != tt.want {
+					t.Errorf("Resolve() = %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Resolve() error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSecretMissingFileIsNotExist(t *testing.T) {
+	_, err := Secret{PasswordFile: filepath.Join(t.TempDir(), "nope")}.Resolve(context.Background())
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
+	}
+}
+
+func TestFailingCommandErrorHidesSecrets(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name    string
+		command string
+		want    []string // substrings of the error
+	}{
+		{
+			name:    "exit status and first stderr line",
+			command: "echo hunter2; echo 'gpg: decryption failed: No secret key' >&2; echo 'second line' >&2; exit 3",
+			want:    []string{"password command failed: exit status 3: gpg: decryption failed: No secret key"},
+		},
+		{
+			name:    "no stderr",
+			command: "echo hunter2; exit 1",
+			want:    []string{"password command failed: exit status 1"},
+		},
+		{
+			name:    "stderr truncated to 200 characters",
+			command: "echo hunter2; echo " + long + " >&2; exit 2",
+			want:    []string{"exit status 2: " + long[:200] + "..."},
+		},
+		{
+			name:    "killed by a signal",
+			command: "echo hunter2; kill -9 $$",
+			want:    []string{"password command failed: signal: killed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Secret{PasswordCommand: tt.command}
+			_, err := s.Resolve(context.Background())
+			if err == nil {
+				t.Fatal("Resolve succeeded")
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			// Neither stdout nor the command line (which may embed the
+			// password) may leak, nor stderr past its first line.
+			for _, leak := range []string{"hunter2", "echo", "second line", long[:201]} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("error %q reveals %q", msg, leak)
+				}
+			}
+		})
+	}
+}
+
+func TestCommandStopsWithContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// The background sleep keeps stdout open after sh is killed.
+	_, err := Secret{PasswordCommand: "sleep 30 & sleep 30"}.Resolve(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish in time") {
+		t.Errorf("error = %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Resolve took %v after its context expired", d)
+	}
+}
+
+func TestSecretSource(t *testing.T) {
+	tests := []struct {
+		s    Secret
+		want string
+	}{
+		{Secret{PasswordCommand: "pass show mail hunter2"}, "command"},
+		{Secret{PasswordFile: "/run/secrets/mail"}, "file /run/secrets/mail"},
+		{Secret{PasswordEnv: "DAV_PASSWORD"}, "env DAV_PASSWORD"},
+		{Secret{}, "none"},
+	}
+	for _, tt := range tests {
+		if got := tt.s.Source(); got != tt.want {
+			t.Errorf("%+v.Source() = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,456 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults. docs/config.md documents the same values.
+const (
+	defaultHTTP     = "127.0.0.1:7878"
+	defaultSMTP     = "127.0.0.1:1587"
+	defaultInterval = 5 * time.Minute
+	minInterval     = 10 * time.Second
+	// maxSocketPath is the longest Unix socket path every supported
+	// system accepts (sun_path is 104 bytes on macOS/BSD, 108 on Linux,
+	// NUL included).
+	maxSocketPath = 103
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9-]+$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+	tlsModes   = []string{"tls", "starttls", "none"}
+	saveSents  = []string{"auto", "always", "never"}
+	conflicts  = []string{"ask", "server-wins", "local-wins", "newest"}
+)
+
+// accountKeys returns the origin path of each account: "accounts.<name>"
+// for the first account with a given valid name, "accounts[i]" for the
+// others (unnamed, misnamed or duplicate ones).
+func accountKeys(accts []Account) []string {
+	keys := make([]string, len(accts))
+	used := map[string]bool{}
+	for i, a := range accts {
+		if nameRE.MatchString(a.Name) && !used[a.Name] {
+			used[a.Name] = true
+			keys[i] = "accounts." + a.Name
+		} else {
+			keys[i] = "accounts[" + strconv.Itoa(i) + "]"
+		}
+	}
+	return keys
+}
+
+// loc names a key twice: key is its origin path (accounts by name), disp
+// the path shown in errors (accounts by index, as in the file).
+type loc struct{ key, disp string }
+
+func at(p string) loc { return loc{p, p} }
+
+func (l loc) sub(name string) loc { return loc{joinPath(l.key, name), joinPath(l.disp, name)} }
+
+func (l loc) index(i int) loc {
+	s := "[" + strconv.Itoa(i) + "]"
+	return loc{l.key + s, l.disp + s}
+}
+
+// validator applies defaults and checks a decoded Config, citing the
+// position of each offending key.
+type validator struct {
+	file    string
+	origins map[string]Position
+	bad     map[string]bool // keys that failed to decode, already reported
+	errs    ErrorList
+}
+
+// has reports whether the key was written in the file (even as null).
+func (v *validator) has(l loc) bool {
+	_, ok := v.origins[l.key]
+	return ok
+}
+
+func parentKey(k string) (string, bool) {
+	i := strings.LastIndexAny(k, ".[")
+	if i < 0 {
+		return "", false
+	}
+	return k[:i], true
+}
+
+// position returns where a key, or failing that its nearest written
+// ancestor, is in the file.
+func (v *validator) position(key string) Position {
+	for k, ok := key, true; ok; k, ok = parentKey(k) {
+		if p, found := v.origins[k]; found {
+			return p
+		}
+	}
+	return Position{File: v.file}
+}
+
+// where describes a key's position for use inside a message.
+func (v *validator) where(key string) string {
+	p := v.position(key)
+	if p.File == v.file && p.Line > 0 {
+		return "line " + strconv.Itoa(p.Line)
+	}
+	return p.String()
+}
+
+func (v *validator) errorf(l loc, format string, args ...any) {
+	for k, ok := l.key, true; ok; k, ok = parentKey(k) {
+		if v.bad[k] {
+			return // the value did not decode; that is already reported
+		}
+	}
+	p := v.position(l.key)
+	v.errs = append(v.errs, Error{File: p.File, Line: p.Line, Path: l.disp, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) enum(l loc, val *string, def string, allowed []string) {
+	if *val == "" {
+		*val = def
+	}
+	if !slices.Contains(allowed, *val) {
+		v.errorf(l, "invalid value %q: must be one of %s", *val, strings.Join(allowed, ", "))
+	}
+}
+
+// absPath expands "~" in *p and requires the result to be absolute.
+func (v *validator) absPath(l loc, p *string) bool {
+	exp, err := expandHome(*p)
+	if err != nil {
+		v.errorf(l, "%v", err)
+		return false
+	}
+	*p = exp
+	if !filepath.IsAbs(exp) {
+		v.errorf(l, "%q is not an absolute path (start it with / or ~/)", exp)
+		return false
+	}
+	return true
+}
+
+// check applies every default and reports every invalid value.
+func (v *validator) check(c *Config) {
+	dataOK := v.checkDataDir(c)
+	v.checkListen(c, dataOK)
+	v.enum(at("log.level"), &c.Log.Level, "info", logLevels)
+	v.enum(at("log.format"), &c.Log.Format, "text", logFormats)
+	if c.Sync.Interval == 0 && !v.has(at("sync.interval")) {
+		c.Sync.Interval = defaultInterval
+	}
+	if c.Sync.Interval < minInterval {
+		v.errorf(at("sync.interval"), "%s is too short: the minimum is %s", c.Sync.Interval, minInterval)
+	}
+	v.checkAccounts(c)
+}
+
+func (v *validator) checkDataDir(c *Config) bool {
+	l := at("data_dir")
+	if c.DataDir == "" {
+		if c.DataDir = defaultDataDir(); c.DataDir == "" {
+			v.errorf(l, "not set, and no default: $XDG_DATA_HOME and $HOME are unset")
+			return false
+		}
+		return true
+	}
+	return v.absPath(l, &c.DataDir)
+}
+
+func (v *validator) checkListen(c *Config, dataOK bool) {
+	v.checkControl(c, dataOK)
+	if !v.has(at("listen.http")) {
+		c.Listen.HTTP = defaultHTTP
+	}
+	if !v.has(at("listen.smtp")) {
+		c.Listen.SMTP = defaultSMTP
+	}
+	v.listenAddr(at("listen.http"), c.Listen.HTTP)
+	v.listenAddr(at("listen.smtp"), c.Listen.SMTP)
+	if c.Listen.HTTP != "" && c.Listen.HTTP == c.Listen.SMTP {
+		v.errorf(at("listen.smtp"), "same address as listen.http (%s)", c.Listen.HTTP)
+	}
+}
+
+// checkControl defaults the control socket to <data_dir>/holdover.sock
+// ("" cannot disable it: the CLI needs it) and checks its length.
+func (v *validator) checkControl(c *Config, dataOK bool) {
+	l := at("listen.control")
+	if c.Listen.Control == "" {
+		if !dataOK {
+			return
+		}
+		c.Listen.Control = filepath.Join(c.DataDir, "holdover.sock")
+		if !v.has(l) {
+			l = at("data_dir")
+		}
+	} else if !v.absPath(l, &c.Listen.Control) {
+		return
+	}
+	if n := len(c.Listen.Control); n > maxSocketPath {
+		v.errorf(l, "control socket path %q is %d bytes; Unix sockets allow at most %d (set listen.control to a shorter path)", c.Listen.Control, n, maxSocketPath)
+	}
+}
+
+// listenAddr checks a host:port listener address; "" disables it.
+func (v *validator) listenAddr(l loc, addr string) {
+	if addr == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errorf(l, "invalid address %q: write host:port, e.g. 127.0.0.1:7878 (or \"\" to disable)", addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		v.errorf(l, "invalid port %q in %q: must be a number from 1 to 65535", port, addr)
+	}
+}
+
+func (v *validator) checkAccounts(c *Config) {
+	if len(c.Accounts) == 0 {
+		v.errorf(at("accounts"), "no accounts configured; holdover has nothing to sync")
+		return
+	}
+	keys := accountKeys(c.Accounts)
+	first := map[string]int{}
+	type dir struct {
+		path string
+		l    loc
+	}
+	var dirs []dir
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		l := loc{keys[i], "accounts[" + strconv.Itoa(i) + "]"}
+		switch {
+		case a.Name == "":
+			v.errorf(l, "name is required")
+		case !nameRE.MatchString(a.Name):
+			v.errorf(l.sub("name"), "invalid account name %q: use lowercase letters, digits and '-'", a.Name)
+		default:
+			if j, dup := first[a.Name]; dup {
+				v.errorf(l.sub("name"), "duplicate account name %q (first defined at %s)", a.Name, v.where(keys[j]+".name"))
+			} else {
+				first[a.Name] = i
+			}
+		}
+		if a.Mail == nil && a.Calendar == nil && a.Files == nil &&
+			!v.bad[l.sub("mail").key] && !v.bad[l.sub("calendar").key] && !v.bad[l.sub("files").key] {
+			v.errorf(l, "account %q configures no service: set mail, calendar and/or files", a.Name)
+		}
+		if a.Mail != nil {
+			v.checkMail(a.Mail, l.sub("mail"))
+		}
+		if a.Calendar != nil {
+			v.checkCalendar(a.Calendar, l.sub("calendar"))
+		}
+		if a.Files != nil && v.checkFiles(a.Files, l.sub("files")) {
+			dirs = append(dirs, dir{a.Files.LocalDir, l.sub("files").sub("local_dir")})
+		}
+	}
+	// Two sync roots inside each other, or inside data_dir, would sync
+	// each other's files.
+	for i, d := range dirs {
+		for _, e := range dirs[:i] {
+			if within(e.path, d.path) || within(d.path, e.path) {
+				v.errorf(d.l, "%s overlaps %s (%s) of another account", d.path, e.l.disp, v.where(e.l.key))
+			}
+		}
+		if filepath.IsAbs(c.DataDir) && (within(c.DataDir, d.path) || within(d.path, c.DataDir)) {
+			v.errorf(d.l, "%s overlaps data_dir %s", d.path, c.DataDir)
+		}
+	}
+}
+
+// within reports whether child is parent or inside it (both clean and
+// absolute).
+func within(parent, child string) bool {
+	if parent == child {
+		return true
+	}
+	return strings.HasPrefix(child, strings.TrimSuffix(parent, string(filepath.Separator))+string(filepath.Separator))
+}
+
+func (v *validator) checkMail(m *Mail, l loc) {
+	if m.IMAP == nil && m.SMTP == nil && !v.bad[l.sub("imap").key] && !v.bad[l.sub("smtp").key] {
+		v.errorf(l, "set imap and/or smtp")
+	}
+	if m.IMAP != nil {
+		v.checkServer(m.IMAP, l.sub("imap"), 993, 143)
+	}
+	if m.SMTP != nil {
+		v.checkServer(m.SMTP, l.sub("smtp"), 465, 587)
+	}
+	v.enum(l.sub("save_sent"), &m.SaveSent, "auto", saveSents)
+	if m.SaveSent == "always" && m.IMAP == nil {
+		v.errorf(l.sub("save_sent"), "always needs mail.imap to save into")
+	}
+	fl := l.sub("folders")
+	if len(m.Folders.Include) == 0 {
+		m.Folders.Include = []string{"*"}
+	}
+	for _, list := range []struct {
+		name string
+		pats []string
+	}{{"include", m.Folders.Include}, {"exclude", m.Folders.Exclude}} {
+		for i, p := range list.pats {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				v.errorf(fl.sub(list.name).index(i), "invalid folder pattern %q (see Go's path.Match)", p)
+			}
+		}
+	}
+}
+
+// checkServer applies defaults to and checks an IMAP or SMTP endpoint.
+// tlsPort is the default port for tls: tls, plainPort for starttls/none.
+func (v *validator) checkServer(s *Server, l loc, tlsPort, plainPort int) {
+	v.enum(l.sub("tls"), &s.TLS, "tls", tlsModes)
+	switch {
+	case s.Host == "":
+		v.errorf(l, "host is required")
+	case strings.Contains(s.Host, "://") || strings.ContainsAny(s.Host, " \t/"):
+		v.errorf(l.sub("host"), "invalid host %q: write a host name or IP address, not a URL", s.Host)
+	default:
+		if _, _, err := net.SplitHostPort(s.Host); err == nil {
+			v.errorf(l.sub("host"), "invalid host %q: put the port under port:", s.Host)
+		}
+	}
+	if s.Port == 0 && !v.has(l.sub("port")) {
+		s.Port = plainPort
+		if s.TLS == "tls" {
+			s.Port = tlsPort
+		}
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		v.errorf(l.sub("port"), "invalid port %d: must be from 1 to 65535", s.Port)
+	}
+	if s.TLS == "none" && s.Host != "" && !isLoopback(s.Host) {
+		v.errorf(l.sub("tls"), "tls: none would send the password in clear text to %s; it is only allowed to a loopback host (localhost, 127.0.0.0/8, ::1)", s.Host)
+	}
+	if s.Username == "" {
+		v.errorf(l, "username is required")
+	}
+	v.checkSecret(&s.Secret, l)
+}
+
+func (v *validator) checkDAV(d *DAV, l loc) {
+	v.checkURL(d.URL, l)
+	if d.Username == "" {
+		v.errorf(l, "username is required")
+	}
+	v.checkSecret(&d.Secret, l)
+}
+
+func (v *validator) checkURL(raw string, l loc) {
+	ul := l.sub("url")
+	if raw == "" {
+		v.errorf(l, "url is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, which may hold a password
+		}
+		v.errorf(ul, "invalid URL: %v", err)
+		return
+	}
+	if u.User != nil {
+		v.errorf(ul, "the URL must not contain a user name or password: use username and password_command, password_file or password_env")
+		return
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			v.errorf(ul, "http:// would send the password in clear text to %s; use https:// (http:// is only allowed to a loopback host)", u.Hostname())
+		}
+	default:
+		v.errorf(ul, "invalid URL %q: the scheme must be https:// (or http:// to a loopback host)", raw)
+		return
+	}
+	if u.Hostname() == "" {
+		v.errorf(ul, "invalid URL %q: no host", raw)
+	}
+}
+
+var secretKeys = []string{"password_command", "password_file", "password_env"}
+
+// checkSecret requires exactly one password source and normalizes it.
+func (v *validator) checkSecret(s *Secret, l loc) {
+	var set []string
+	for i, val := range []string{s.PasswordCommand, s.PasswordFile, s.PasswordEnv} {
+		if val != "" {
+			set = append(set, secretKeys[i])
+		}
+	}
+	switch len(set) {
+	case 0:
+		v.errorf(l, "no password source: set one of password_command, password_file or password_env")
+	case 1:
+	default:
+		for _, k := range set[1:] {
+			v.errorf(l.sub(k), "%s and %s (%s) are both set: set exactly one password source", k, set[0], v.where(l.sub(set[0]).key))
+		}
+	}
+	if s.PasswordFile != "" {
+		v.absPath(l.sub("password_file"), &s.PasswordFile)
+	}
+	if s.PasswordEnv != "" && !envNameRE.MatchString(s.PasswordEnv) {
+		v.errorf(l.sub("password_env"), "invalid environment variable name %q", s.PasswordEnv)
+	}
+}
+
+func (v *validator) checkCalendar(c *Calendar, l loc) {
+	if c.CalDAV == nil {
+		if !v.bad[l.sub("caldav").key] {
+			v.errorf(l, "caldav is required")
+		}
+	} else {
+		v.checkDAV(c.CalDAV, l.sub("caldav"))
+	}
+	v.enum(l.sub("conflict"), &c.Conflict, "ask", conflicts)
+}
+
+// checkFiles reports whether LocalDir ended up a valid absolute path.
+func (v *validator) checkFiles(f *Files, l loc) bool {
+	if f.WebDAV == nil {
+		if !v.bad[l.sub("webdav").key] {
+			v.errorf(l, "webdav is required")
+		}
+	} else {
+		v.checkDAV(f.WebDAV, l.sub("webdav"))
+	}
+	if f.LocalDir == "" {
+		v.errorf(l, "local_dir is required")
+		return false
+	}
+	return v.absPath(l.sub("local_dir"), &f.LocalDir)
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP
+// address (127.0.0.0/8, ::1).
+func isLoopback(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
+}
