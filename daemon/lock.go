@@ -42,18 +42,22 @@ func AcquireLock(dataDir string) (*Lock, error) {
 		}
 		return nil, fmt.Errorf("%w (lock %s)", ErrLocked, path)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		if err == nil {
-			err = f.Sync()
-		}
-	}
-	if err != nil {
+	if err := writePID(f); err != nil {
 		unlock(f)
 		f.Close()
 		return nil, fmt.Errorf("lock %s: write pid: %w", path, err)
 	}
 	return &Lock{f: f}, nil
+}
+
+func writePID(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Release drops the lock. The file stays; its content is only advisory.
