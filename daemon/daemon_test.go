@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,4 +237,49 @@ func TestMissingConfigNamesThePath(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Run: %v", err)
 	}
+}
+
+func TestHTTPEndpointServesHealthReadinessAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "config.yaml")
+	writeConfig(t, cfg, data, "work")
+	addr := freeAddr(t)
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), `http: ""`, `http: "`+addr+`"`, 1)), 0o600)
+	start(t, cfg)
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz = %d", code)
+	}
+	code, body := get("/metrics")
+	if code != 200 || !strings.Contains(body, "holdover_config_last_reload_successful 1") || !strings.Contains(body, `holdover_build_info{version="test"} 1`) {
+		t.Fatalf("/metrics = %d\n%s", code, body)
+	}
+	if strings.Contains(body, "HOLDOVER_TEST_PW") {
+		t.Error("metrics mention a secret source")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
