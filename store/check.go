@@ -26,7 +26,15 @@ type CheckReport struct {
 // Check runs PRAGMA integrity_check and gathers quick statistics.
 func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 	rep := CheckReport{Path: db.path, Tables: map[string]int{}}
-	rows, err := db.r.QueryContext(ctx, `PRAGMA integrity_check`)
+	// A fresh connection: a pooled reader may hold a stale FTS5 structure
+	// that integrity_check (unlike MATCH) does not refresh, and then
+	// reports a sound index as corrupt.
+	conn, err := sql.Open("sqlite3", dsn(db.path, "_query_only=1"))
+	if err != nil {
+		return rep, fmt.Errorf("integrity check: %w", err)
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return rep, fmt.Errorf("integrity check: %w", err)
 	}
@@ -55,7 +63,7 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 	}
 	for _, t := range tables {
 		var n int
-		// Table names come from sqlite_schema, not from input.
+		// Table names come from the schema, not from input.
 		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM "`+t+`"`).Scan(&n); err != nil {
 			return rep, fmt.Errorf("count %s: %w", t, err)
 		}
@@ -71,7 +79,7 @@ func (db *DB) Check(ctx context.Context) (CheckReport, error) {
 }
 
 func (db *DB) tableNames(ctx context.Context) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	rows, err := db.r.QueryContext(ctx, `SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,9 @@ func (db *DB) migrate(ctx context.Context) error {
 			_, err := tx.exec(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
 			return err
 		})
+		if err != nil && strings.Contains(err.Error(), "no such module: fts5") {
+			return fmt.Errorf("open database %s: this holdover was built without SQLite FTS5 (build it with -tags sqlite_fts5, as the Makefile does); the database was not changed", db.path)
+		}
 		if err != nil {
 			return fmt.Errorf("open database %s: migration %s: %w", db.path, m.name, err)
 		}

@@ -1,0 +1,291 @@
+package imap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	hsync "github.com/holdover/holdover/sync"
+)
+
+var specialUses = []imap.MailboxAttr{
+	imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrDrafts, imap.MailboxAttrArchive,
+	imap.MailboxAttrJunk, imap.MailboxAttrAll, imap.MailboxAttrFlagged,
+}
+
+// ListFolders implements sync.MailRemote.
+func (s *Session) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error) {
+	var out []hsync.RemoteFolder
+	err := s.guard(ctx, "imap list", func() error {
+		var opts *imap.ListOptions
+		if s.c.Caps().Has(imap.CapSpecialUse) {
+			opts = &imap.ListOptions{ReturnSpecialUse: true}
+		}
+		list, err := s.c.List("", "*", opts).Collect()
+		if err != nil {
+			return err
+		}
+		for _, l := range list {
+			f := hsync.RemoteFolder{Name: l.Mailbox}
+			if l.Delim != 0 {
+				f.Delimiter = string(l.Delim)
+			}
+			for _, a := range l.Attrs {
+				if slices.Contains(specialUses, a) && f.SpecialUse == "" {
+					f.SpecialUse = string(a)
+				}
+				if a == imap.MailboxAttrNoSelect || a == imap.MailboxAttrNonExistent {
+					f.NoSelect = true
+				}
+			}
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Status implements sync.MailRemote.
+func (s *Session) Status(ctx context.Context, folder string) (hsync.FolderState, error) {
+	var st hsync.FolderState
+	err := s.guard(ctx, "imap status "+folder, func() error {
+		data, err := s.c.Status(folder, &imap.StatusOptions{
+			NumMessages: true, UIDNext: true, UIDValidity: true, HighestModSeq: s.caps.CondStore,
+		}).Wait()
+		if err != nil {
+			return err
+		}
+		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), HighestModSeq: data.HighestModSeq}
+		if data.NumMessages != nil {
+			st.Messages = *data.NumMessages
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Select implements sync.MailRemote.
+func (s *Session) Select(ctx context.Context, folder string) (hsync.FolderState, error) {
+	var st hsync.FolderState
+	err := s.guard(ctx, "imap select "+folder, func() error {
+		data, err := s.c.Select(folder, &imap.SelectOptions{CondStore: s.caps.CondStore}).Wait()
+		if err != nil {
+			return err
+		}
+		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages, HighestModSeq: data.HighestModSeq}
+		return nil
+	})
+	return st, err
+}
+
+func uidRange(from, to uint32) imap.UIDSet {
+	var set imap.UIDSet
+	set.AddRange(imap.UID(from), imap.UID(to)) // to 0 is "*"
+	return set
+}
+
+// FetchMeta implements sync.MailRemote.
+func (s *Session) FetchMeta(ctx context.Context, uids []uint32, fn func(hsync.MessageMeta) error) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	var fnErr error
+	err := s.guard(ctx, "imap fetch", func() error {
+		cmd := s.c.Fetch(uidSet(uids), &imap.FetchOptions{
+			UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true, ModSeq: s.caps.CondStore,
+		})
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			buf, err := msg.Collect()
+			if err != nil {
+				cmd.Close()
+				return err
+			}
+			if fnErr == nil && buf.UID != 0 {
+				fnErr = fn(metaOf(buf))
+			}
+		}
+		return cmd.Close()
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+func uidSet(uids []uint32) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	return set
+}
+
+func metaOf(buf *imapclient.FetchMessageBuffer) hsync.MessageMeta {
+	m := hsync.MessageMeta{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Size: buf.RFC822Size, InternalDate: buf.InternalDate}
+	m.Flags = flagStrings(buf.Flags)
+	if e := buf.Envelope; e != nil {
+		m.MessageID = text(e.MessageID)
+		m.Subject = text(e.Subject)
+		m.From = text(formatAddrs(e.From))
+		m.To = text(formatAddrs(e.To))
+		m.Cc = text(formatAddrs(e.Cc))
+		m.Date = e.Date
+	}
+	return m
+}
+
+// FetchBodies implements sync.MailRemote.
+func (s *Session) FetchBodies(ctx context.Context, uids []uint32, fn func(uid uint32, size int64, body io.Reader) error) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	var fnErr error
+	err := s.guard(ctx, "imap fetch body", func() error {
+		cmd := s.c.Fetch(uidSet(uids), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			if err := s.deliverBody(msg, &fnErr, fn); err != nil {
+				cmd.Close()
+				return err
+			}
+		}
+		return cmd.Close()
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+// deliverBody hands one message's literal to fn. The UID normally comes
+// before the body; when it does not, the body is spooled to a temp file
+// until the UID is known, so memory stays flat either way.
+func (s *Session) deliverBody(msg *imapclient.FetchMessageData, fnErr *error, fn func(uint32, int64, io.Reader) error) error {
+	var uid uint32
+	var spooled *os.File
+	var spooledSize int64
+	defer func() {
+		if spooled != nil {
+			spooled.Close()
+			os.Remove(spooled.Name())
+		}
+	}()
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = uint32(it.UID)
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			if *fnErr != nil {
+				io.Copy(io.Discard, it.Literal)
+				continue
+			}
+			if uid != 0 {
+				*fnErr = fn(uid, it.Literal.Size(), it.Literal)
+				// Drain what fn left, so the connection stays in sync.
+				if _, err := io.Copy(io.Discard, it.Literal); err != nil {
+					return err
+				}
+				continue
+			}
+			f, err := tempSpool(s.spoolDir)
+			if err != nil {
+				return fmt.Errorf("spool body: %w", err)
+			}
+			spooled = f
+			if spooledSize, err = io.Copy(f, it.Literal); err != nil {
+				return err
+			}
+		}
+	}
+	if spooled != nil && uid != 0 && *fnErr == nil {
+		if _, err := spooled.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		*fnErr = fn(uid, spooledSize, spooled)
+	}
+	return nil
+}
+
+// FlagsChangedSince implements sync.MailRemote.
+func (s *Session) FlagsChangedSince(ctx context.Context, modseq uint64, fn func(hsync.FlagChange) error) error {
+	opts := &imap.FetchOptions{UID: true, Flags: true, ModSeq: s.caps.CondStore}
+	if modseq > 0 && s.caps.CondStore {
+		opts.ChangedSince = modseq
+	}
+	var fnErr error
+	err := s.guard(ctx, "imap fetch flags", func() error {
+		cmd := s.c.Fetch(uidRange(1, 0), opts)
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			buf, err := msg.Collect()
+			if err != nil {
+				cmd.Close()
+				return err
+			}
+			if fnErr != nil || buf.UID == 0 {
+				continue
+			}
+			fc := hsync.FlagChange{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Flags: flagStrings(buf.Flags)}
+			fnErr = fn(fc)
+		}
+		return cmd.Close()
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+// UIDs implements sync.MailRemote.
+func (s *Session) UIDs(ctx context.Context) ([]uint32, error) {
+	var out []uint32
+	err := s.guard(ctx, "imap search", func() error {
+		var opts *imap.SearchOptions
+		if s.c.Caps().Has(imap.CapESearch) {
+			opts = &imap.SearchOptions{ReturnAll: true}
+		}
+		data, err := s.c.UIDSearch(&imap.SearchCriteria{}, opts).Wait()
+		if err != nil {
+			return err
+		}
+		for _, u := range data.AllUIDs() {
+			out = append(out, uint32(u))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// flagStrings converts flags, leaving out \Recent: it belongs to one
+// session, not to the message, and would flip on every sync.
+func flagStrings(flags []imap.Flag) []string {
+	out := []string{}
+	for _, f := range flags {
+		if !strings.EqualFold(string(f), `\Recent`) {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
+// text makes a header value valid UTF-8. Raw 8-bit headers are, in
+// practice, Latin-1 when they are not UTF-8, so their bytes are read as
+// that; the exact bytes stay in the stored body either way.
+func text(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	r := make([]rune, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		r = append(r, rune(s[i]))
+	}
+	return string(r)
+}

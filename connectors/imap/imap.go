@@ -1,0 +1,238 @@
+// Package imap is holdover's IMAP connector: it speaks IMAP (through
+// github.com/emersion/go-imap/v2) and implements sync.MailRemote, and
+// nothing else. When to fetch and what a changed flag means is the
+// engine's business (package sync/mailsync).
+//
+// Invariants:
+//   - TLS is verified; "none" is only ever used for loopback hosts (the
+//     configuration refuses anything else).
+//   - Bodies are streamed from the IMAP literal to the caller; no message
+//     is held in memory whole.
+//   - Every error leaving this package is classified with a sync kind
+//     (transient, auth, permanent); the password never appears in one.
+//   - A cancelled context closes the connection, which unblocks any
+//     command in progress; the session is then unusable.
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
+
+	hsync "github.com/holdover/holdover/sync"
+)
+
+// Config says how to reach and log in to a server.
+type Config struct {
+	Host     string
+	Port     int
+	TLS      string // tls | starttls | none
+	Username string
+	// Password is called at each login, so a rotated secret is picked up
+	// without a restart. Its result is never logged.
+	Password func(ctx context.Context) (string, error)
+	// TLSConfig overrides the default (system roots, ServerName = Host).
+	TLSConfig *tls.Config
+	// DialTimeout bounds connecting, TLS and the greeting; 0 means 30 s.
+	DialTimeout time.Duration
+}
+
+func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Session is a logged-in IMAP connection. It implements sync.MailRemote.
+type Session struct {
+	cfg  Config
+	c    *imapclient.Client
+	caps hsync.MailCaps
+	// spoolDir holds bodies whose UID arrives after the literal (rare;
+	// servers normally send UID first).
+	spoolDir string
+}
+
+var _ hsync.MailRemote = (*Session)(nil)
+
+// Dial connects, secures and logs in.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	op := "imap connect " + cfg.addr()
+	timeout := cfg.DialTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
+	if err != nil {
+		return nil, hsync.Errorf(hsync.Transient, op, err)
+	}
+	// Until login completes, the dial context bounds every read and write.
+	if dl, ok := dctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	tlsCfg := cfg.TLSConfig
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
+	}
+	opts := &imapclient.Options{
+		TLSConfig:   tlsCfg,
+		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
+	}
+	var c *imapclient.Client
+	switch cfg.TLS {
+	case "tls", "":
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, hsync.Errorf(classifyTLS(err), op, err)
+		}
+		c = imapclient.New(tc, opts)
+	case "starttls":
+		c, err = imapclient.NewStartTLS(conn, opts)
+		if err != nil {
+			conn.Close()
+			return nil, hsync.Errorf(classifyTLS(err), op+" (STARTTLS)", err)
+		}
+	case "none":
+		c = imapclient.New(conn, opts)
+	default:
+		conn.Close()
+		return nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
+	}
+	s := &Session{cfg: cfg, c: c}
+	stop := context.AfterFunc(dctx, func() { c.Close() })
+	err = s.login(dctx)
+	stop()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	caps := c.Caps()
+	s.caps = hsync.MailCaps{
+		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
+		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
+		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
+		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
+	}
+	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
+	return s, nil
+}
+
+func (s *Session) login(ctx context.Context) error {
+	op := "imap login " + s.cfg.addr()
+	if err := s.c.WaitGreeting(); err != nil {
+		return hsync.Errorf(classify(err), op, err)
+	}
+	if s.cfg.Password == nil {
+		return hsync.Errorf(hsync.Auth, op, errors.New("no password source"))
+	}
+	pw, err := s.cfg.Password(ctx)
+	if err != nil {
+		// The secret source failed: the user must fix it, retrying will not.
+		return hsync.Errorf(hsync.Auth, op, err)
+	}
+	if err := s.c.Login(s.cfg.Username, pw).Wait(); err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo && ie.Code != imap.ResponseCodeUnavailable {
+			return hsync.Errorf(hsync.Auth, op, fmt.Errorf("the server refused the credentials for %s: %s", s.cfg.Username, ie.Text))
+		}
+		return hsync.Errorf(classify(err), op, err)
+	}
+	return nil
+}
+
+// Caps implements sync.MailRemote.
+func (s *Session) Caps() hsync.MailCaps { return s.caps }
+
+// Close logs out (briefly) and closes the connection.
+func (s *Session) Close() error {
+	done := make(chan struct{})
+	go func() {
+		s.c.Logout().Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	return s.c.Close()
+}
+
+// guard closes the connection if ctx ends while a command runs, and
+// classifies the command's error; ctx's own error wins when it ended.
+func (s *Session) guard(ctx context.Context, op string, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
+	err := fn()
+	stop()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return hsync.Errorf(classify(err), op, err)
+}
+
+// classify maps an IMAP or network error to a sync kind. Unknown errors
+// are transient: a surprise is retried, never turned into data loss.
+func classify(err error) hsync.Kind {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		switch ie.Code {
+		case imap.ResponseCodeAuthenticationFailed, imap.ResponseCodeAuthorizationFailed,
+			imap.ResponseCodeExpired, imap.ResponseCodePrivacyRequired, imap.ResponseCodeContactAdmin:
+			return hsync.Auth
+		case imap.ResponseCodeNonExistent, imap.ResponseCodeTryCreate, imap.ResponseCodeNoPerm,
+			imap.ResponseCodeCannot, imap.ResponseCodeOverQuota, imap.ResponseCodeAlreadyExists, imap.ResponseCodeTooBig:
+			return hsync.Permanent
+		}
+		if ie.Type == imap.StatusResponseTypeBad {
+			return hsync.Permanent
+		}
+		return hsync.Transient
+	}
+	return hsync.Transient
+}
+
+// classifyTLS: a certificate the system does not trust is not going to
+// become trusted by retrying; the user must act (like a bad password).
+func classifyTLS(err error) hsync.Kind {
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return hsync.Auth
+	}
+	return hsync.Transient
+}
+
+// formatAddrs renders an address list as "Name <a@b>, c@d".
+func formatAddrs(as []imap.Address) string {
+	var parts []string
+	for _, a := range as {
+		addr := a.Addr()
+		if addr == "" {
+			continue
+		}
+		if a.Name != "" {
+			parts = append(parts, a.Name+" <"+addr+">")
+		} else {
+			parts = append(parts, addr)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func tempSpool(dir string) (*os.File, error) { return os.CreateTemp(dir, "holdover-imap-spool-*") }
+

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// MailFolder is a mirrored IMAP folder and its sync state.
+type MailFolder struct {
+	ID            int64
+	Account       string
+	Name          string
+	Delimiter     string
+	SpecialUse    string
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      uint32 // the server's count at the last sync
+	SyncedUID     uint32
+	SyncedAt      time.Time
+}
+
+const mailFolderColumns = `id, account, name, delimiter, special_use, uidvalidity, uidnext, highestmodseq, messages, synced_uid, synced_at`
+
+func scanMailFolder(s scanner) (MailFolder, error) {
+	var f MailFolder
+	var at sql.NullInt64
+	err := s.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at)
+	f.SyncedAt = fromMillis(at)
+	return f, err
+}
+
+// MailFolders lists an account's folders by name.
+func (db *DB) MailFolders(ctx context.Context, account string) ([]MailFolder, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+mailFolderColumns+` FROM mail_folders WHERE account = ? ORDER BY name`, account)
+	if err != nil {
+		return nil, fmt.Errorf("list mail folders: %w", err)
+	}
+	defer rows.Close()
+	var out []MailFolder
+	for rows.Next() {
+		f, err := scanMailFolder(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// UpsertMailFolder records a folder the server lists, keeping its sync
+// state when it exists, and returns its id.
+func (tx *Tx) UpsertMailFolder(ctx context.Context, account, name, delimiter, specialUse string) (int64, error) {
+	var id int64
+	err := tx.tx.QueryRowContext(ctx, `INSERT INTO mail_folders (account, name, delimiter, special_use) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account, name) DO UPDATE SET delimiter = excluded.delimiter, special_use = excluded.special_use
+		RETURNING id`, account, name, delimiter, specialUse).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store folder %q: %w", name, err)
+	}
+	return id, nil
+}
+
+// DeleteMailFolder removes a folder the server no longer has, with its
+// message rows. Their bodies stay until GCMailBodies, so messages that
+// reappear elsewhere (a renamed folder) are not downloaded again.
+func (tx *Tx) DeleteMailFolder(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE folder_id = ?`, id); err != nil {
+		return fmt.Errorf("delete folder %d: %w", id, err)
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM mail_folders WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete folder %d: %w", id, err)
+	}
+	return nil
+}
+
+// FolderSyncState is what a sync pass records about a folder.
+type FolderSyncState struct {
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      uint32
+	SyncedUID     uint32
+}
+
+// SetMailFolderState records a folder's state after (part of) a sync.
+func (tx *Tx) SetMailFolderState(ctx context.Context, id int64, st FolderSyncState) error {
+	_, err := tx.exec(ctx, `UPDATE mail_folders SET uidvalidity = ?, uidnext = ?, highestmodseq = ?, messages = ?, synced_uid = ?, synced_at = ? WHERE id = ?`,
+		st.UIDValidity, st.UIDNext, st.HighestModSeq, st.Messages, st.SyncedUID, tx.now, id)
+	if err != nil {
+		return fmt.Errorf("record folder %d state: %w", id, err)
+	}
+	return nil
+}
+
+// SetMailFolderSyncedUID moves a folder's resume point after a batch.
+func (tx *Tx) SetMailFolderSyncedUID(ctx context.Context, id int64, uid uint32) error {
+	_, err := tx.exec(ctx, `UPDATE mail_folders SET synced_uid = max(synced_uid, ?) WHERE id = ?`, uid, id)
+	if err != nil {
+		return fmt.Errorf("record folder %d progress: %w", id, err)
+	}
+	return nil
+}
+
+// FolderSummary is a folder with its message and unread counts.
+type FolderSummary struct {
+	MailFolder
+	Count  int
+	Unread int
+}
+
+// MailFolderSummaries lists folders with counts, optionally for one account.
+func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]FolderSummary, error) {
+	q := `SELECT ` + prefixed("f.", mailFolderColumns) + `,
+		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id),
+		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id AND m.seen = 0)
+		FROM mail_folders f WHERE (? = '' OR f.account = ?) ORDER BY f.account, f.name`
+	rows, err := db.r.QueryContext(ctx, q, account, account)
+	if err != nil {
+		return nil, fmt.Errorf("list mail folders: %w", err)
+	}
+	defer rows.Close()
+	var out []FolderSummary
+	for rows.Next() {
+		var s FolderSummary
+		var at sql.NullInt64
+		f := &s.MailFolder
+		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &s.Count, &s.Unread); err != nil {
+			return nil, err
+		}
+		f.SyncedAt = fromMillis(at)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

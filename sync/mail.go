@@ -1,0 +1,80 @@
+package sync
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// MailCaps are the server capabilities the mail engine plans around.
+type MailCaps struct {
+	CondStore bool // CHANGEDSINCE flag sync, HIGHESTMODSEQ in STATUS
+	Idle      bool
+	Move      bool
+	UIDPlus   bool
+}
+
+// RemoteFolder is a folder as the server lists it.
+type RemoteFolder struct {
+	Name       string // the decoded (UTF-8) name
+	Delimiter  string // hierarchy delimiter, "" for a flat namespace
+	SpecialUse string // \Sent, \Trash, \Drafts, \Archive, \Junk, \All, \Flagged; "" for none
+	NoSelect   bool   // a container that holds no messages
+}
+
+// FolderState is what STATUS or SELECT say about a folder.
+type FolderState struct {
+	UIDValidity   uint32
+	UIDNext       uint32
+	Messages      uint32
+	HighestModSeq uint64 // 0 without CONDSTORE
+}
+
+// MessageMeta is a message's metadata, without its body.
+type MessageMeta struct {
+	UID          uint32
+	Flags        []string
+	ModSeq       uint64
+	Size         int64
+	InternalDate time.Time
+	MessageID    string // without angle brackets; "" when missing
+	Subject      string
+	From         string // "Name <addr>", comma-separated when several
+	To           string
+	Cc           string
+	Date         time.Time // the Date: header, zero when missing or bad
+}
+
+// FlagChange is a message's current flags after a change.
+type FlagChange struct {
+	UID    uint32
+	Flags  []string
+	ModSeq uint64
+}
+
+// MailRemote is one authenticated session with an account's IMAP server.
+// It is not safe for concurrent use; the engine owns it. The folder
+// methods after Select act on the selected folder.
+type MailRemote interface {
+	Caps() MailCaps
+	ListFolders(ctx context.Context) ([]RemoteFolder, error)
+	// Status asks about a folder without selecting it (one round trip).
+	Status(ctx context.Context, folder string) (FolderState, error)
+	Select(ctx context.Context, folder string) (FolderState, error)
+	// FetchMeta streams the metadata of the listed messages; messages the
+	// server no longer has are skipped.
+	FetchMeta(ctx context.Context, uids []uint32, fn func(MessageMeta) error) error
+	// FetchBodies streams the exact RFC 5322 bytes of each listed message.
+	// body is valid only during fn and must be read to the end or left;
+	// messages the server no longer has are skipped.
+	FetchBodies(ctx context.Context, uids []uint32, fn func(uid uint32, size int64, body io.Reader) error) error
+	// FlagsChangedSince returns the flags of messages whose MODSEQ is above
+	// modseq (needs CondStore); modseq 0 returns every message's flags.
+	FlagsChangedSince(ctx context.Context, modseq uint64, fn func(FlagChange) error) error
+	// UIDs lists every UID in the selected folder.
+	UIDs(ctx context.Context) ([]uint32, error)
+	Close() error
+}
+
+// MailDialer opens a MailRemote session for an account.
+type MailDialer func(ctx context.Context) (MailRemote, error)

@@ -1,0 +1,249 @@
+// Package mailsync is the mail engine: it mirrors an account's IMAP
+// folders into the store and keeps them current, incrementally.
+//
+// Invariants:
+//   - A message is downloaded at most once per account: before fetching a
+//     body, the engine looks for a stored body with the same Message-ID and
+//     size (a move, a copy, a folder rename, a UIDVALIDITY change) and
+//     reuses it.
+//   - No network I/O happens inside a write transaction: bodies are spooled
+//     to a temp file, then committed in one short transaction per batch,
+//     together with the folder's resume point (synced_uid). Killing the
+//     process at any moment loses at most the batch in flight, and the
+//     next run continues after the last committed one.
+//   - A message row is never deleted because of a failure, only because
+//     the server no longer lists its UID (or, after a UIDVALIDITY change,
+//     no longer has a message with its identity).
+//   - An unchanged folder costs one STATUS round trip: when UIDVALIDITY,
+//     UIDNEXT, the message count and (with CONDSTORE) HIGHESTMODSEQ equal
+//     what the last sync recorded, it is skipped.
+//   - Flags from the server replace local flags; local flag edits reach the
+//     server as +/- deltas through the outbox, so they merge.
+package mailsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Account string
+	DB      *store.DB
+	Dial    hsync.MailDialer
+	Filter  FolderFilter
+	// SpoolDir holds bodies between download and commit; "" means the
+	// system temp dir. Use a directory on the data disk in production.
+	SpoolDir string
+	Log      *slog.Logger
+	// Progress, when set, is called as messages are committed.
+	Progress func(Progress)
+	// A batch is committed after this many messages or spooled bytes.
+	BatchMessages int
+	BatchBytes    int64
+}
+
+// Progress reports a folder's download progress.
+type Progress struct {
+	Account, Folder  string
+	Done, Total      int   // messages
+	Bytes, BytesTodo int64 // body bytes downloaded / announced so far
+}
+
+// Stats count what a sync pass did.
+type Stats struct {
+	Folders           int // synced
+	Skipped           int // unchanged, one STATUS each
+	New               int // message rows added
+	Downloaded        int // bodies fetched
+	Reused            int // bodies found already stored
+	Bytes             int64
+	FlagChanges       int
+	Expunged          int
+	FoldersRemoved    int
+	UIDValidityResets int
+}
+
+func (s *Stats) add(o Stats) {
+	s.Folders += o.Folders
+	s.Skipped += o.Skipped
+	s.New += o.New
+	s.Downloaded += o.Downloaded
+	s.Reused += o.Reused
+	s.Bytes += o.Bytes
+	s.FlagChanges += o.FlagChanges
+	s.Expunged += o.Expunged
+	s.FoldersRemoved += o.FoldersRemoved
+	s.UIDValidityResets += o.UIDValidityResets
+}
+
+// Engine mirrors one account. It is not safe for concurrent use: one
+// goroutine (the account's sync loop) owns it.
+type Engine struct {
+	opts   Options
+	log    *slog.Logger
+	remote hsync.MailRemote
+}
+
+// New returns an engine; it connects on first use.
+func New(opts Options) *Engine {
+	if opts.BatchMessages <= 0 {
+		opts.BatchMessages = 200
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 16 << 20
+	}
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = os.TempDir()
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{opts: opts, log: log.With("account", opts.Account, "service", "imap")}
+}
+
+// Close drops the connection.
+func (e *Engine) Close() error {
+	if e.remote == nil {
+		return nil
+	}
+	err := e.remote.Close()
+	e.remote = nil
+	return err
+}
+
+// session returns the open session, dialing when there is none.
+func (e *Engine) session(ctx context.Context) (hsync.MailRemote, error) {
+	if e.remote != nil {
+		return e.remote, nil
+	}
+	r, err := e.opts.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.remote = r
+	return r, nil
+}
+
+// fail drops the session after an error so the next call reconnects: the
+// connection's state is unknown after a failed command.
+func (e *Engine) fail(err error) error {
+	if err != nil && e.remote != nil {
+		e.remote.Close()
+		e.remote = nil
+	}
+	return err
+}
+
+// SyncOnce mirrors every selected folder once: the folder list, then each
+// folder's new messages, flag changes and expunges, then it drops bodies
+// no message uses any more.
+func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
+	var st Stats
+	r, err := e.session(ctx)
+	if err != nil {
+		return st, err
+	}
+	folders, err := e.syncFolderList(ctx, r, &st)
+	if err != nil {
+		return st, e.fail(err)
+	}
+	var errs []error
+	for _, f := range folders {
+		fs, err := e.syncFolder(ctx, r, f)
+		st.add(fs)
+		if err != nil {
+			if ctx.Err() != nil || hsync.KindOf(err) != hsync.Permanent {
+				// The connection may be gone: stop this pass, keep what is
+				// committed, and let the caller retry later.
+				return st, e.fail(fmt.Errorf("folder %s: %w", f.Name, err))
+			}
+			e.log.Warn("folder not synced", "folder", f.Name, "err", err)
+			errs = append(errs, fmt.Errorf("folder %s: %w", f.Name, err))
+		}
+	}
+	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.GCMailBodies(ctx, e.opts.Account)
+		return err
+	})
+	return st, errors.Join(append(errs, err)...)
+}
+
+// SyncFolder syncs one folder (after an IDLE notification, say).
+func (e *Engine) SyncFolder(ctx context.Context, name string) (Stats, error) {
+	r, err := e.session(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	folders, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
+	if err != nil {
+		return Stats{}, err
+	}
+	i := slices.IndexFunc(folders, func(f store.MailFolder) bool { return f.Name == name })
+	if i < 0 {
+		return e.SyncOnce(ctx)
+	}
+	st, err := e.syncFolder(ctx, r, folders[i])
+	return st, e.fail(err)
+}
+
+// syncFolderList mirrors the server's folder list: new folders are added,
+// folders gone from the server (or no longer selected) are removed
+// locally. It returns the folders to sync.
+func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Stats) ([]store.MailFolder, error) {
+	remote, err := r.ListFolders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	local, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+		for _, f := range remote {
+			if f.NoSelect || !e.opts.Filter.Match(f.Name, f.Delimiter) {
+				continue
+			}
+			keep[f.Name] = true
+			if _, err := tx.UpsertMailFolder(ctx, e.opts.Account, f.Name, f.Delimiter, f.SpecialUse); err != nil {
+				return err
+			}
+		}
+		for _, f := range local {
+			if !keep[f.Name] {
+				if err := tx.DeleteMailFolder(ctx, f.ID); err != nil {
+					return err
+				}
+				st.FoldersRemoved++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	all, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
+	if err != nil {
+		return nil, err
+	}
+	// INBOX first: it is what people look at.
+	slices.SortStableFunc(all, func(a, b store.MailFolder) int {
+		switch {
+		case a.Name == "INBOX" && b.Name != "INBOX":
+			return -1
+		case b.Name == "INBOX" && a.Name != "INBOX":
+			return 1
+		}
+		return 0
+	})
+	return all, nil
+}

@@ -1,0 +1,260 @@
+package mailsync_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/internal/testenv"
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/mailsync"
+)
+
+// server is a Dovecot with a plain IMAP client for seeding and checking.
+type server struct {
+	*testenv.Dovecot
+	c *imapclient.Client
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	d := testenv.StartDovecot(t)
+	c, err := imapclient.DialInsecure(d.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(d.User, d.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &server{Dovecot: d, c: c}
+}
+
+func (s *server) config() imapconn.Config {
+	pw := s.Password
+	return imapconn.Config{Host: s.Host, Port: s.Port, TLS: "none", Username: s.User,
+		Password: func(context.Context) (string, error) { return pw, nil }}
+}
+
+func (s *server) create(t *testing.T, name string) {
+	t.Helper()
+	if err := s.c.Create(name, nil).Wait(); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+}
+
+// appendMsg stores a raw message and returns its UID.
+func (s *server) appendMsg(t *testing.T, folder string, raw []byte, date time.Time, flags ...imap.Flag) uint32 {
+	t.Helper()
+	cmd := s.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags, Time: date})
+	if _, err := cmd.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		t.Fatalf("append to %s: %v", folder, err)
+	}
+	return uint32(data.UID)
+}
+
+type serverMsg struct {
+	uid   uint32
+	flags string
+	body  []byte
+}
+
+// contents reads a folder's messages straight from the server.
+func (s *server) contents(t *testing.T, folder string) map[uint32]serverMsg {
+	t.Helper()
+	if _, err := s.c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatalf("select %s: %v", folder, err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := s.c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		t.Fatalf("fetch %s: %v", folder, err)
+	}
+	out := map[uint32]serverMsg{}
+	for _, m := range msgs {
+		var fl []string
+		for _, f := range m.Flags {
+			fl = append(fl, string(f))
+		}
+		out[uint32(m.UID)] = serverMsg{uid: uint32(m.UID), flags: store.JoinFlags(fl), body: m.FindBodySection(section)}
+	}
+	if err := s.c.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (s *server) folders(t *testing.T) []string {
+	t.Helper()
+	list, err := s.c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range list {
+		names = append(names, l.Mailbox)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// countingRemote counts what the engine asks of the server and can fail
+// on demand: a decorator, the wrapped connector is untouched.
+type countingRemote struct {
+	hsync.MailRemote
+	bodies     int
+	failBodies int // fail FetchBodies after this many bodies (0: never)
+}
+
+var errInjected = hsync.Errorf(hsync.Transient, "injected", fmt.Errorf("connection reset by fault injection"))
+
+func (c *countingRemote) FetchBodies(ctx context.Context, uids []uint32, fn func(uint32, int64, io.Reader) error) error {
+	return c.MailRemote.FetchBodies(ctx, uids, func(uid uint32, size int64, r io.Reader) error {
+		if c.failBodies > 0 && c.bodies >= c.failBodies {
+			return errInjected
+		}
+		c.bodies++
+		return fn(uid, size, r)
+	})
+}
+
+type fixture struct {
+	srv    *server
+	db     *store.DB
+	eng    *mailsync.Engine
+	remote *countingRemote
+}
+
+func newFixture(t *testing.T, srv *server) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "holdover.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.EnsureAccounts(context.Background(), []string{"work"}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{srv: srv, db: db}
+	f.eng = f.engine(t, 0)
+	return f
+}
+
+// engine builds an engine whose sessions go through a countingRemote.
+func (f *fixture) engine(t *testing.T, batch int) *mailsync.Engine {
+	f.remote = &countingRemote{}
+	cfg := f.srv.config()
+	eng := mailsync.New(mailsync.Options{
+		Account: "work", DB: f.db, SpoolDir: t.TempDir(), BatchMessages: batch,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Dial: func(ctx context.Context) (hsync.MailRemote, error) {
+			s, err := imapconn.Dial(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			f.remote.MailRemote = s
+			return f.remote, nil
+		},
+	})
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+func (f *fixture) sync(t *testing.T) mailsync.Stats {
+	t.Helper()
+	st, err := f.eng.SyncOnce(context.Background())
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return st
+}
+
+// assertMirror checks every folder, message, flag set and body byte
+// against the server.
+func (f *fixture) assertMirror(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	local, err := f.db.MailFolders(ctx, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var localNames []string
+	for _, lf := range local {
+		localNames = append(localNames, lf.Name)
+	}
+	sort.Strings(localNames)
+	if got, want := strings.Join(localNames, "|"), strings.Join(f.srv.folders(t), "|"); got != want {
+		t.Fatalf("folders:\n local  %s\n server %s", got, want)
+	}
+	for _, lf := range local {
+		want := f.srv.contents(t, lf.Name)
+		msgs, err := f.db.ListMailMessages(ctx, store.MailFilter{FolderID: lf.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != len(want) {
+			t.Errorf("%s: %d messages stored, server has %d", lf.Name, len(msgs), len(want))
+		}
+		for _, m := range msgs {
+			w, ok := want[m.UID]
+			if !ok {
+				t.Errorf("%s: uid %d stored but not on the server", lf.Name, m.UID)
+				continue
+			}
+			if got := store.JoinFlags(m.Flags); got != w.flags {
+				t.Errorf("%s uid %d: flags %q, server %q", lf.Name, m.UID, got, w.flags)
+			}
+			r, err := f.db.OpenMailBody(ctx, m.BodyID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(body, w.body) {
+				t.Errorf("%s uid %d: body differs (%d bytes stored, %d on server)", lf.Name, m.UID, len(body), len(w.body))
+			}
+		}
+	}
+	rep, err := f.db.Check(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("integrity: %+v %v", rep.Integrity, err)
+	}
+}
+
+// msg builds a simple RFC 5322 message.
+func msg(id, subject, body string) []byte {
+	var b strings.Builder
+	b.WriteString("From: Alice Example <alice@example.com>\r\nTo: bob@example.com\r\n")
+	if id != "" {
+		b.WriteString("Message-ID: <" + id + ">\r\n")
+	}
+	b.WriteString("Subject: " + subject + "\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n")
+	return []byte(b.String())
+}
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
