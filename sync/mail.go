@@ -78,3 +78,14 @@ type MailRemote interface {
 
 // MailDialer opens a MailRemote session for an account.
 type MailDialer func(ctx context.Context) (MailRemote, error)
+
+// MailIdler waits for server-side changes in one folder (IMAP IDLE) on a
+// session of its own, calling changed for each burst of them, until ctx
+// ends or the connection fails.
+type MailIdler interface {
+	Idle(ctx context.Context, folder string, changed func()) error
+	Close() error
+}
+
+// MailIdleDialer opens a session for MailIdler.
+type MailIdleDialer func(ctx context.Context) (MailIdler, error)

@@ -55,6 +55,9 @@ type Session struct {
 	cfg  Config
 	c    *imapclient.Client
 	caps hsync.MailCaps
+	// notify receives a token when the server reports changes unasked
+	// (during IDLE).
+	notify chan struct{}
 	// spoolDir holds bodies whose UID arrives after the literal (rare;
 	// servers normally send UID first).
 	spoolDir string
@@ -83,9 +86,11 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
 	}
+	notify := make(chan struct{}, 1)
 	opts := &imapclient.Options{
-		TLSConfig:   tlsCfg,
-		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
+		TLSConfig:             tlsCfg,
+		WordDecoder:           &mime.WordDecoder{CharsetReader: charset.Reader},
+		UnilateralDataHandler: unilateralHandler(notify),
 	}
 	var c *imapclient.Client
 	switch cfg.TLS {
@@ -108,7 +113,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		conn.Close()
 		return nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
 	}
-	s := &Session{cfg: cfg, c: c}
+	s := &Session{cfg: cfg, c: c, notify: notify}
 	stop := context.AfterFunc(dctx, func() { c.Close() })
 	err = s.login(dctx)
 	stop()

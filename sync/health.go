@@ -1,0 +1,61 @@
+package sync
+
+import (
+	"context"
+	"errors"
+
+	"github.com/holdover/holdover/store"
+)
+
+// DownAfter is how many consecutive transient failures mark a service
+// down and open an outage: one failure is a blip, three in a row (with
+// the engine's retries between them) is the provider being away.
+const DownAfter = 3
+
+// Health records the outcome of each attempt to reach a provider service
+// in provider_health and outages. It is the minimal breaker state the
+// status command shows; the outbox worker (issue 5) adds probing and
+// replay counts on top.
+type Health struct {
+	DB *store.DB
+}
+
+// Success marks the service up and closes its open outage, if any.
+func (h Health) Success(ctx context.Context, account, service string) error {
+	return h.DB.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.SetHealth(ctx, account, service, store.HealthUp, 0, ""); err != nil {
+			return err
+		}
+		return tx.CloseOutage(ctx, account, service, 0, 0)
+	})
+}
+
+// Failure records a failed attempt. failures is the count of consecutive
+// failures including this one. Auth failures mark the service down at
+// once (only the user can fix them); permanent ones degraded; transient
+// ones down after DownAfter in a row, opening an outage.
+func (h Health) Failure(ctx context.Context, account, service string, failures int, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	state := store.HealthDegraded
+	switch KindOf(err) {
+	case Auth:
+		state = store.HealthDown
+	case Transient:
+		if failures >= DownAfter {
+			state = store.HealthDown
+		}
+	}
+	msg := KindOf(err).String() + ": " + err.Error()
+	return h.DB.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.SetHealth(ctx, account, service, state, failures, msg); err != nil {
+			return err
+		}
+		if state == store.HealthDown {
+			_, err := tx.OpenOutage(ctx, account, service, msg)
+			return err
+		}
+		return nil
+	})
+}

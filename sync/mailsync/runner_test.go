@@ -1,0 +1,85 @@
+package mailsync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/mailsync"
+)
+
+func TestIdlePushBringsANewMessageWithinTwoSeconds(t *testing.T) {
+	srv := startServer(t)
+	srv.appendMsg(t, "INBOX", msg("first@example.com", "first", "x"), t0)
+	f := newFixture(t, srv)
+	cfg := srv.config()
+	r := &mailsync.Runner{
+		Engine:   f.eng,
+		Interval: time.Hour, // only IDLE can bring the second message in time
+		IdleDial: func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, cfg) },
+		Health:   &hsync.Health{DB: f.db},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	waitFor(t, 5*time.Second, "initial pass", func() bool { return countMessages(t, f.db) == 1 })
+	time.Sleep(300 * time.Millisecond) // let the IDLE session settle in
+	start := time.Now()
+	srv.appendMsg(t, "INBOX", msg("pushed@example.com", "pushed", "y"), t0)
+	waitFor(t, 2*time.Second, "pushed message", func() bool { return countMessages(t, f.db) == 2 })
+	t.Logf("pushed message stored %v after APPEND", time.Since(start).Round(time.Millisecond))
+
+	st, err := r.SyncNow(ctx)
+	if err != nil || st.Downloaded != 0 {
+		t.Fatalf("SyncNow after push: %+v, %v", st, err)
+	}
+	hs, _ := f.db.HealthRows(context.Background())
+	if len(hs) != 1 || hs[0].State != store.HealthUp {
+		t.Fatalf("health = %+v", hs)
+	}
+}
+
+func TestRunnerMarksTheServiceDownAfterRepeatedFailures(t *testing.T) {
+	srv := startServer(t)
+	f := newFixture(t, srv)
+	cfg := srv.config()
+	cfg.Port = 1 // nothing listens there
+	eng := mailsync.New(mailsync.Options{Account: "work", DB: f.db, SpoolDir: t.TempDir(),
+		Dial: func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, cfg) }})
+	r := &mailsync.Runner{Engine: eng, Interval: time.Hour, Health: &hsync.Health{DB: f.db}}
+	r.Retry.Base, r.Retry.Cap = time.Millisecond, 5*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, 5*time.Second, "outage", func() bool {
+		os, _ := f.db.Outages(context.Background(), 0)
+		return len(os) == 1 && os[0].Open()
+	})
+	cancel()
+	<-done
+	hs, _ := f.db.HealthRows(context.Background())
+	if len(hs) != 1 || hs[0].State != store.HealthDown || hs[0].ConsecutiveFailures < hsync.DownAfter || hs[0].LastError == "" {
+		t.Fatalf("health = %+v", hs)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
