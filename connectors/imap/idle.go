@@ -81,4 +81,3 @@ func unilateralHandler(notify chan struct{}) *imapclient.UnilateralDataHandler {
 		Fetch: func(*imapclient.FetchMessageData) { poke() },
 	}
 }
-

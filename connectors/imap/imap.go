@@ -240,4 +240,3 @@ func formatAddrs(as []imap.Address) string {
 }
 
 func tempSpool(dir string) (*os.File, error) { return os.CreateTemp(dir, "holdover-imap-spool-*") }
-

@@ -193,7 +193,6 @@ func TestUIDValidityChangeKeepsStoredBodies(t *testing.T) {
 	f.assertMirror(t)
 }
 
-
 func countMessages(t *testing.T, db *store.DB) int {
 	t.Helper()
 	msgs, err := db.ListMailMessages(context.Background(), store.MailFilter{Account: "work"})

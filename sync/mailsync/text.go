@@ -100,4 +100,3 @@ func stripTags(s string) string {
 	}
 	return b.String()
 }
-
