@@ -75,6 +75,11 @@ type Daemon struct {
 	mu     sync.Mutex // guards cfg and reload
 	cfg    *config.Config
 	reload control.ReloadState
+
+	// runCtx is the context account loops run under (set by serve).
+	runCtx  context.Context
+	runners runners
+	runSync config.Sync // the sync settings the loops were started with
 }
 
 // Run starts the daemon and blocks until ctx is cancelled, SIGINT or
@@ -209,6 +214,14 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}
 	bgGroup, bgCtx := errgroup.WithContext(epCtx)
 	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
+	// Account loops get their own context: they stop after the endpoints,
+	// so nothing local is accepted while an engine winds down.
+	runCtx, stopRunners := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRunners()
+	d.runCtx = runCtx
+	if err := d.applyAccounts(runCtx, cfg); err != nil {
+		return err
+	}
 
 	d.ready.Store(true)
 	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
@@ -221,7 +234,12 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	d.ready.Store(false)
 	d.log.Info("holdover stopping")
 	done := make(chan error, 1)
-	go func() { done <- errors.Join(epGroup.Wait(), bgGroup.Wait()) }()
+	go func() {
+		err := errors.Join(epGroup.Wait(), bgGroup.Wait())
+		stopRunners()
+		d.stopAccounts()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

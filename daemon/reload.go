@@ -55,6 +55,11 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	for _, k := range restartKeys(cur, next) {
 		d.log.Warn("setting changed; it takes effect at the next restart", "key", k)
 	}
+	if d.runCtx != nil {
+		if err := d.applyAccounts(d.runCtx, next); err != nil {
+			return err
+		}
+	}
 	d.mu.Lock()
 	d.cfg = next
 	d.mu.Unlock()

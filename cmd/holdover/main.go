@@ -93,6 +93,8 @@ provider is down and replays them exactly once when it is back.`,
 		a.outboxCmd(),
 		a.outagesCmd(),
 		a.serviceCmd(),
+		a.syncCmd(),
+		a.mailCmd(),
 	)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 )
@@ -44,6 +45,9 @@ type Daemon interface {
 	// Reload validates and applies the configuration file. On error the
 	// running configuration is kept.
 	Reload(ctx context.Context) (ReloadState, error)
+	// SyncNow runs a full sync pass of one account ("" for all) on the
+	// daemon's own loops and returns a JSON-encodable result.
+	SyncNow(ctx context.Context, account string) (any, error)
 }
 
 // Listen binds the Unix socket at path with mode 0600, replacing a stale
@@ -83,6 +87,14 @@ func NewHandler(d Daemon) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
+	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"))
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	return mux
 }
 
@@ -114,7 +126,9 @@ func NewClient(path string) *Client {
 			return d.DialContext(ctx, "unix", path)
 		},
 	}
-	return &Client{path: path, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	// No overall timeout: a requested sync pass can take long; callers
+	// bound their requests with the context.
+	return &Client{path: path, http: &http.Client{Transport: tr}}
 }
 
 // Info asks the daemon about itself. It returns ErrNoDaemon when nothing
@@ -131,6 +145,13 @@ func (c *Client) Reload(ctx context.Context) (ReloadState, error) {
 	var st ReloadState
 	err := c.do(ctx, http.MethodPost, "/v1/reload", &st)
 	return st, err
+}
+
+// SyncNow asks the daemon for a full pass and returns its JSON result.
+func (c *Client) SyncNow(ctx context.Context, account string) (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, http.MethodPost, "/v1/sync?account="+url.QueryEscape(account), &raw)
+	return raw, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {

@@ -33,6 +33,28 @@ type Dovecot struct {
 	passwdDir string     // one passwd-file per user
 	mu        sync.Mutex // serialises AddUser
 	runAs     runAs
+	proc      *process
+	launch    func(port int) *process
+}
+
+// Stop stops the server now, by PID: a provider outage. The mail stays.
+func (d *Dovecot) Stop() {
+	d.proc.reported = true // stopped on purpose: nothing to report at cleanup
+	d.proc.stop()
+}
+
+// Restart starts a stopped server again on the same port with the same
+// mail and users (the end of an outage).
+func (d *Dovecot) Restart(t testing.TB) {
+	t.Helper()
+	d.Stop()
+	p := d.launch(d.Port)
+	t.Cleanup(p.stop)
+	if err := waitReady(p, func() error { return imapProbe(d.Port) }); err != nil {
+		p.stop()
+		t.Fatalf("testenv: dovecot restart on port %d: %v\n%s", d.Port, err, p.logTail())
+	}
+	d.proc = p
 }
 
 // Addr returns "127.0.0.1:<port>".
@@ -175,7 +197,8 @@ func StartDovecot(t testing.TB) *Dovecot {
 		return startProcess(t, "dovecot", dir, filepath.Join(dir, "stdout.log"),
 			[]string{d.LogFile}, nil, bin, "-F", "-c", conf)
 	}
-	_, d.Port = startServer(t, launch, imapProbe)
+	d.launch = launch
+	d.proc, d.Port = startServer(t, launch, imapProbe)
 	return d
 }
 

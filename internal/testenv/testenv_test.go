@@ -389,3 +389,15 @@ func TestRequire(t *testing.T) {
 		t.Errorf("in CI: skipped=%q fatal=%q, want a failure", r.skipped, r.fatal)
 	}
 }
+
+func TestDovecotStopAndRestartKeepMailAndPort(t *testing.T) {
+	d := StartDovecot(t)
+	d.Stop()
+	if err := imapProbe(d.Port); err == nil {
+		t.Fatal("stopped Dovecot still answers")
+	}
+	d.Restart(t)
+	if err := imapProbe(d.Port); err != nil {
+		t.Fatalf("restarted Dovecot does not answer: %v", err)
+	}
+}

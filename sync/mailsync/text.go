@@ -15,11 +15,17 @@ import (
 // one.
 const maxIndexedText = 256 << 10
 
-// extractText returns the decoded text of a message's text/plain parts (or
+// ExtractText returns the decoded text of a message, at most limit bytes
+// (see extractText); `holdover mail show` uses it.
+func ExtractText(r io.Reader, limit int) string { return extract(r, limit) }
+
+func extractText(r io.Reader) string { return extract(r, maxIndexedText) }
+
+// extract returns the decoded text of a message's text/plain parts (or
 // of its text/html parts with tags removed when it has no plain text), for
 // the full-text index. It never fails: what cannot be decoded is skipped,
 // and a message that is not MIME at all is indexed as it is.
-func extractText(r io.Reader) string {
+func extract(r io.Reader, limit int) string {
 	ent, err := message.Read(r)
 	if ent == nil {
 		return ""
@@ -28,22 +34,22 @@ func extractText(r io.Reader) string {
 		return ""
 	}
 	var plain, html bytes.Buffer
-	walk(ent, &plain, &html, 0)
+	walk(ent, &plain, &html, 0, limit)
 	if plain.Len() > 0 {
-		return capText(plain.String())
+		return capText(plain.String(), limit)
 	}
-	return capText(stripTags(html.String()))
+	return capText(stripTags(html.String()), limit)
 }
 
-func walk(e *message.Entity, plain, html *bytes.Buffer, depth int) {
-	if depth > 20 || plain.Len() >= maxIndexedText {
+func walk(e *message.Entity, plain, html *bytes.Buffer, depth, limit int) {
+	if depth > 20 || plain.Len() >= limit {
 		return
 	}
 	if mr := e.MultipartReader(); mr != nil {
 		for {
 			p, err := mr.NextPart()
 			if p != nil {
-				walk(p, plain, html, depth+1)
+				walk(p, plain, html, depth+1, limit)
 			}
 			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 				return
@@ -72,13 +78,13 @@ func walk(e *message.Entity, plain, html *bytes.Buffer, depth int) {
 	default:
 		return
 	}
-	io.Copy(dst, io.LimitReader(e.Body, int64(maxIndexedText-dst.Len()+1)))
+	io.Copy(dst, io.LimitReader(e.Body, int64(limit-dst.Len()+1)))
 	dst.WriteByte('\n')
 }
 
-func capText(s string) string {
-	if len(s) > maxIndexedText {
-		s = s[:maxIndexedText]
+func capText(s string, limit int) string {
+	if len(s) > limit {
+		s = s[:limit]
 	}
 	return strings.ToValidUTF8(s, "")
 }

@@ -1,0 +1,165 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	gosync "sync"
+
+	"github.com/holdover/holdover/config"
+	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/mailsync"
+)
+
+// mailEngine wires an account's IMAP settings to a mail engine. This is
+// the one place that knows both the connector and the engine.
+func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog.Logger, progress func(mailsync.Progress)) (*mailsync.Engine, hsync.MailIdleDialer, error) {
+	spool := filepath.Join(cfg.DataDir, "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("spool dir: %w", err)
+	}
+	srv := acct.Mail.IMAP
+	secret := srv.Secret
+	icfg := imapconn.Config{
+		Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username,
+		Password: secret.Resolve,
+	}
+	var filter mailsync.FolderFilter
+	filter.Include = acct.Mail.Folders.Include
+	filter.Exclude = acct.Mail.Folders.Exclude
+	eng := mailsync.New(mailsync.Options{
+		Account: acct.Name, DB: db, SpoolDir: spool, Log: log, Progress: progress, Filter: filter,
+		Dial: func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, icfg) },
+	})
+	idle := func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, icfg) }
+	return eng, idle, nil
+}
+
+// accountRunner is one account's running sync loops.
+type accountRunner struct {
+	acct   config.Account
+	mail   *mailsync.Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// runners starts, stops and restarts account loops as the configuration
+// changes. Each loop runs under ctx; stop waits for it to end.
+type runners struct {
+	mu  gosync.Mutex
+	all map[string]*accountRunner
+}
+
+// apply makes the running loops match cfg: removed accounts stop (their
+// data stays), changed ones restart with the new settings, new ones
+// start.
+func (d *Daemon) applyAccounts(ctx context.Context, cfg *config.Config) error {
+	d.runners.mu.Lock()
+	defer d.runners.mu.Unlock()
+	if d.runners.all == nil {
+		d.runners.all = map[string]*accountRunner{}
+	}
+	want := map[string]config.Account{}
+	for _, a := range cfg.Accounts {
+		want[a.Name] = a
+	}
+	for name, r := range d.runners.all {
+		if a, ok := want[name]; ok && reflect.DeepEqual(a, r.acct) && cfg.Sync == d.runSync {
+			continue
+		}
+		r.cancel()
+		<-r.done
+		delete(d.runners.all, name)
+		d.log.Info("account stopped", "account", name)
+	}
+	d.runSync = cfg.Sync
+	for name, a := range want {
+		if _, ok := d.runners.all[name]; ok {
+			continue
+		}
+		r, err := d.startAccount(ctx, cfg, a)
+		if err != nil {
+			return err
+		}
+		d.runners.all[name] = r
+	}
+	return nil
+}
+
+func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.Account) (*accountRunner, error) {
+	actx, cancel := context.WithCancel(ctx)
+	r := &accountRunner{acct: a, cancel: cancel, done: make(chan struct{})}
+	log := d.log.With("account", a.Name)
+	if a.Mail != nil && a.Mail.IMAP != nil {
+		eng, idle, err := mailEngine(cfg, a, d.db, log, nil)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, Health: &hsync.Health{DB: d.db}}
+	}
+	go func() {
+		defer close(r.done)
+		if r.mail != nil {
+			r.mail.Run(actx)
+		}
+	}()
+	log.Info("account started", "mail", r.mail != nil)
+	return r, nil
+}
+
+// stopAccounts stops every loop (shutdown).
+func (d *Daemon) stopAccounts() {
+	d.runners.mu.Lock()
+	defer d.runners.mu.Unlock()
+	for name, r := range d.runners.all {
+		r.cancel()
+		<-r.done
+		delete(d.runners.all, name)
+	}
+}
+
+// SyncResult is one account's outcome of a requested pass.
+type SyncResult struct {
+	Account string         `json:"account"`
+	Mail    mailsync.Stats `json:"mail"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// SyncNow implements control.Daemon.
+func (d *Daemon) SyncNow(ctx context.Context, account string) (any, error) {
+	return d.syncNow(ctx, account)
+}
+
+// syncNow runs a full pass on the running loops (all accounts, or one).
+func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, error) {
+	d.runners.mu.Lock()
+	var targets []*accountRunner
+	for name, r := range d.runners.all {
+		if account == "" || account == name {
+			targets = append(targets, r)
+		}
+	}
+	d.runners.mu.Unlock()
+	if account != "" && len(targets) == 0 {
+		return nil, fmt.Errorf("no account %q is configured", account)
+	}
+	var out []SyncResult
+	for _, r := range targets {
+		res := SyncResult{Account: r.acct.Name}
+		if r.mail != nil {
+			st, err := r.mail.SyncNow(ctx)
+			res.Mail = st
+			if err != nil {
+				res.Error = err.Error()
+			}
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
