@@ -141,13 +141,21 @@ func (c *countingRemote) FetchBodies(ctx context.Context, uids []uint32, fn func
 }
 
 type fixture struct {
-	srv    *server
+	srv    *server // nil when the server is not Dovecot
+	cfg    imapconn.Config
 	db     *store.DB
 	eng    *mailsync.Engine
 	remote *countingRemote
 }
 
 func newFixture(t *testing.T, srv *server) *fixture {
+	t.Helper()
+	f := newFixtureCfg(t, srv.config())
+	f.srv = srv
+	return f
+}
+
+func newFixtureCfg(t *testing.T, cfg imapconn.Config) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(context.Background(), filepath.Join(dir, "holdover.db"))
@@ -158,7 +166,7 @@ func newFixture(t *testing.T, srv *server) *fixture {
 	if err := db.EnsureAccounts(context.Background(), []string{"work"}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: srv, db: db}
+	f := &fixture{cfg: cfg, db: db}
 	f.eng = f.engine(t, 0)
 	return f
 }
@@ -166,7 +174,7 @@ func newFixture(t *testing.T, srv *server) *fixture {
 // engine builds an engine whose sessions go through a countingRemote.
 func (f *fixture) engine(t *testing.T, batch int) *mailsync.Engine {
 	f.remote = &countingRemote{}
-	cfg := f.srv.config()
+	cfg := f.cfg
 	eng := mailsync.New(mailsync.Options{
 		Account: "work", DB: f.db, SpoolDir: t.TempDir(), BatchMessages: batch,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
