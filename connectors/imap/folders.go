@@ -151,7 +151,8 @@ func (s *Session) FetchBodies(ctx context.Context, uids []uint32, fn func(uid ui
 		cmd := s.c.Fetch(uidSet(uids), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 			if err := s.deliverBody(msg, &fnErr, fn); err != nil {
-				cmd.Close()
+				// Not cmd.Close: it would read on from a broken stream.
+				s.c.Close()
 				return err
 			}
 		}
@@ -189,10 +190,18 @@ func (s *Session) deliverBody(msg *imapclient.FetchMessageData, fnErr *error, fn
 				continue
 			}
 			if uid != 0 {
-				*fnErr = fn(uid, it.Literal.Size(), it.Literal)
+				lit := &literal{r: it.Literal, size: it.Literal.Size()}
+				*fnErr = fn(uid, it.Literal.Size(), lit)
 				// Drain what fn left, so the connection stays in sync.
-				if _, err := io.Copy(io.Discard, it.Literal); err != nil {
-					return err
+				if lit.err == nil {
+					io.Copy(io.Discard, lit)
+				}
+				if lit.err != nil {
+					// The connection broke inside a literal. go-imap's reader
+					// goroutine is then in an undefined state (iterating on
+					// races with it), so close and give up on this session.
+					s.c.Close()
+					return lit.err
 				}
 				continue
 			}
@@ -202,6 +211,7 @@ func (s *Session) deliverBody(msg *imapclient.FetchMessageData, fnErr *error, fn
 			}
 			spooled = f
 			if spooledSize, err = io.Copy(f, it.Literal); err != nil {
+				s.c.Close()
 				return err
 			}
 		}
@@ -213,6 +223,32 @@ func (s *Session) deliverBody(msg *imapclient.FetchMessageData, fnErr *error, fn
 		*fnErr = fn(uid, spooledSize, spooled)
 	}
 	return nil
+}
+
+// literal remembers a read error of the server's literal, so a broken
+// connection is told apart from an error of the caller's callback.
+// A literal that ends before its announced size is a broken connection
+// too (a peer that closes cleanly gives io.EOF mid-literal).
+type literal struct {
+	r    io.Reader
+	size int64
+	n    int64
+	err  error
+}
+
+func (l *literal) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if err == io.EOF && l.n < l.size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF {
+		l.err = err
+	}
+	return n, err
 }
 
 // FlagsChangedSince implements sync.MailRemote.

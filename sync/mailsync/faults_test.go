@@ -84,7 +84,9 @@ func TestServerWithoutCondstoreStillSyncsFlags(t *testing.T) {
 	user.Create("INBOX", nil)
 	mem.AddUser(user)
 	s := imapserver.New(&imapserver.Options{
-		NewSession:   func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) { return mem.NewSession(), nil, nil },
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
 		InsecureAuth: true,
 		Logger:       discardLogger{},
