@@ -27,6 +27,7 @@ type decoder struct {
 	file    string
 	origins map[string]Position
 	bad     map[string]bool // paths whose value could not be decoded
+	nulls   map[string]bool // paths written as null (empty, "~" or "null")
 	errs    ErrorList
 	budget  int
 	merging map[*yaml.Node]bool // mappings being merged, to stop cycles
@@ -37,6 +38,7 @@ func newDecoder(file string) *decoder {
 		file:    file,
 		origins: map[string]Position{},
 		bad:     map[string]bool{},
+		nulls:   map[string]bool{},
 		budget:  maxNodes,
 		merging: map[*yaml.Node]bool{},
 	}
@@ -91,6 +93,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if isNull(n) {
+		d.nulls[path] = true
 		v.SetZero()
 		return
 	}
@@ -123,7 +126,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			msg := fmt.Sprintf("unknown key %q", name)
 			if _, secret := fields.byName["password_env"]; secret && name == "password" {
-				msg += " (holdover does not store passwords: use password_command, password_file or password_env)"
+				msg += " (holdover does not store passwords: use password_command, password_file, password_env or password_credential)"
 			} else if s := suggest(name, fields.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}

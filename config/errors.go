@@ -83,11 +83,29 @@ func (l ErrorList) Unwrap() []error {
 
 // err returns nil for an empty list, and the list sorted by position
 // otherwise (problems without a line go last in their file).
-func (l ErrorList) err() error {
+func (l ErrorList) err() error { return l.errIn(nil) }
+
+// errIn is err with the files ranked as in order (the layers, lowest
+// first); files not in order go after, by name.
+func (l ErrorList) errIn(order []string) error {
 	if len(l) == 0 {
 		return nil
 	}
+	l.sortIn(order)
+	return l
+}
+
+func (l ErrorList) sortIn(order []string) {
+	rank := func(file string) int {
+		if i := slices.Index(order, file); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
 	slices.SortStableFunc(l, func(a, b Error) int {
+		if c := cmp.Compare(rank(a.File), rank(b.File)); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.File, b.File); c != 0 {
 			return c
 		}
@@ -100,5 +118,4 @@ func (l ErrorList) err() error {
 		}
 		return cmp.Compare(la, lb)
 	})
-	return l
 }

@@ -23,6 +23,8 @@ func isolate(t *testing.T) string {
 	t.Setenv("XDG_CONFIG_HOME", "")
 	t.Setenv("XDG_DATA_HOME", "")
 	t.Setenv("HOLDOVER_CONFIG", "")
+	// No system layers unless a test makes some.
+	t.Setenv("HOLDOVER_SYSTEM_DIR", filepath.Join(home, "no-system-dir"))
 	return home
 }
 

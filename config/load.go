@@ -7,7 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"reflect"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,13 +19,26 @@ import (
 // maxFileSize bounds how much of a configuration file is read.
 const maxFileSize = 1 << 20
 
-// Load reads the configuration file at path, applies defaults, expands
-// "~" in paths and validates the result. On failure it returns an
-// [ErrorList] with every problem found; errors.Is(err, fs.ErrNotExist)
-// reports a missing file and errors.Is(err, fs.ErrPermission) an
-// unreadable one.
+// Load reads the configuration: the built-in defaults, then the system
+// layers in [SystemDir] (config.yaml, then conf.d/*.yaml in lexical
+// order), then the user's file at path, each later one overriding the
+// earlier ones (see docs/config.md). It validates the merged result. On
+// failure it returns an [ErrorList] with every problem found;
+// errors.Is(err, fs.ErrNotExist) reports a missing file and
+// errors.Is(err, fs.ErrPermission) an unreadable one.
+//
+// The system layers are optional, and so is the user's file when there
+// is at least one system layer. A path naming the system file itself (a
+// system service run with --config /etc/holdover/config.yaml) is read
+// once, as the system file.
 func Load(path string) (*Config, error) {
-	c, err := LoadPartial(path)
+	return LoadSources(Sources{SystemDir: SystemDir(), User: path})
+}
+
+// LoadSources is [Load] with the system directory and user file given
+// explicitly rather than taken from the environment.
+func LoadSources(s Sources) (*Config, error) {
+	c, err := load(s, false)
 	if err != nil {
 		return nil, err
 	}
@@ -33,49 +46,167 @@ func Load(path string) (*Config, error) {
 }
 
 // LoadPartial is Load for read-only tools that must keep working while the
-// file is broken, above all `holdover status`, which has to find the
-// daemon to show why its reload was rejected. Along with the errors it
+// configuration is broken, above all `holdover status`, which has to find
+// the daemon to show why its reload was rejected. Along with the errors it
 // returns the configuration as far as it could be decoded, defaults
-// applied; the Config is nil only when the file cannot be read or parsed.
-// A partial Config must never be used to run anything.
+// applied, leaving out the files that could not be read or parsed; the
+// Config is nil only when no file at all could be. A partial Config must
+// never be used to run anything.
 func LoadPartial(path string) (*Config, error) {
-	if path == "" {
-		return nil, ErrorList{{Msg: "no configuration file given and no default path ($HOLDOVER_CONFIG, $XDG_CONFIG_HOME and $HOME are all unset)"}}.err()
+	return load(Sources{SystemDir: SystemDir(), User: path}, true)
+}
+
+// DefaultSystemDir holds the administrator's configuration unless
+// $HOLDOVER_SYSTEM_DIR says otherwise.
+const DefaultSystemDir = "/etc/holdover"
+
+// SystemDir returns the directory of the system layers:
+// $HOLDOVER_SYSTEM_DIR if set, else /etc/holdover.
+func SystemDir() string {
+	if d := os.Getenv("HOLDOVER_SYSTEM_DIR"); d != "" {
+		return d
 	}
-	l, errs := loadLayer(path)
-	if len(errs) > 0 {
-		return nil, errs.err()
+	return DefaultSystemDir
+}
+
+// Sources names the files a configuration is built from.
+type Sources struct {
+	// SystemDir holds the administrator's layers: SystemDir/config.yaml,
+	// then SystemDir/conf.d/*.yaml. "" means no system layers.
+	SystemDir string
+	// User is the user's file, applied last. "" means none.
+	User string
+}
+
+// source is one candidate layer.
+type source struct {
+	path   string
+	system bool // the system file or a drop-in
+	listed bool // found by listing conf.d, so it must be readable
+}
+
+// sources lists the candidate layers in order. Listing conf.d can fail
+// (errs) or find files that look like drop-ins but are not read (warns).
+// order is every path problems may be reported against, in layer order.
+func (s Sources) sources() (srcs []source, order []string, errs, warns ErrorList) {
+	if s.SystemDir != "" {
+		srcs = append(srcs, source{path: filepath.Join(s.SystemDir, "config.yaml"), system: true})
+		dir := filepath.Join(s.SystemDir, "conf.d")
+		order = append(order, srcs[0].path, dir)
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e := fileError(dir, err)
+			e.Msg = strings.Replace(e.Msg, "configuration file", "drop-in directory", 1)
+			errs = append(errs, e)
+		}
+		for _, e := range entries {
+			switch name := e.Name(); {
+			case strings.HasPrefix(name, "."):
+				// hidden: editor swap and lock files, "..data" links
+			case strings.HasSuffix(name, ".yaml"):
+				p := filepath.Join(dir, name)
+				srcs = append(srcs, source{path: p, system: true, listed: true})
+				order = append(order, p)
+			case strings.HasSuffix(name, ".yml"):
+				p := filepath.Join(dir, name)
+				warns = append(warns, Error{File: p, Msg: "not read: only files ending in .yaml are read from conf.d"})
+				order = append(order, p)
+			}
+		}
 	}
-	c, d := l.decode()
-	v := &validator{file: path, origins: d.origins, bad: d.bad, errs: d.errs}
+	if s.User != "" && !slices.ContainsFunc(srcs, func(src source) bool { return samePath(src.path, s.User) }) {
+		srcs = append(srcs, source{path: s.User})
+		order = append(order, s.User)
+	}
+	return srcs, order, errs, warns
+}
+
+// samePath reports whether a and b name the same file: the same absolute
+// path, or the same existing file reached through links.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == ab {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// absent reports whether nothing at all is at path, not even a broken
+// symbolic link.
+func absent(path string) bool {
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// load reads, merges and validates the layers of s. With partial it
+// returns what it could along with the errors (see LoadPartial).
+func load(s Sources, partial bool) (*Config, error) {
+	srcs, order, errs, warns := s.sources()
+	var (
+		layers      []*layer
+		readFailed  bool
+		systemFound bool
+		userMissing ErrorList
+	)
+	for _, src := range srcs {
+		l, lerrs := loadLayer(src.path)
+		if len(lerrs) > 0 && errors.Is(lerrs[0], fs.ErrNotExist) {
+			switch {
+			case !absent(src.path) || src.listed:
+				lerrs[0].Msg = "cannot read configuration file: broken symbolic link, or removed while being read"
+			case src.system:
+				continue // no system file: fine
+			default:
+				userMissing = lerrs // fine if there are system layers
+				continue
+			}
+		}
+		systemFound = systemFound || src.system
+		if len(lerrs) > 0 {
+			errs = append(errs, lerrs...)
+			readFailed = true
+			continue
+		}
+		l.system = src.system
+		layers = append(layers, l)
+	}
+	if !systemFound {
+		errs = append(errs, userMissing...)
+		if s.User == "" {
+			errs = append(errs, Error{Msg: "no configuration file given and no default path ($HOLDOVER_CONFIG, $XDG_CONFIG_HOME and $HOME are all unset)"})
+		}
+	}
+	if len(layers) == 0 {
+		return nil, errs.errIn(order)
+	}
+	for _, l := range layers {
+		l.decode()
+		errs = append(errs, l.errs...)
+	}
+	m := mergeLayers(layers)
+	errs = append(errs, m.errs...)
+	c, v := m.config()
+	v.file = layers[len(layers)-1].file
 	v.check(c)
-	return c, v.errs.err()
-}
-
-// layer is one parsed configuration file. Today Load reads a single
-// layer; layered configuration (/etc/holdover/config.yaml, conf.d/*.yaml,
-// then the user's file, accounts merged by name) will decode several
-// layers, merge them using the name-keyed origins, then default and
-// validate once.
-type layer struct {
-	file string
-	doc  *yaml.Node // the top-level mapping; nil for an empty document
-}
-
-// decode decodes the layer into a new Config without defaults. The
-// decoder's origins and bad paths name accounts by name (see
-// accountKeys), and its errors hold every unknown key and bad value.
-func (l *layer) decode() (*Config, *decoder) {
-	c := &Config{}
-	d := newDecoder(l.file)
-	if l.doc != nil {
-		d.decode(l.doc, reflect.ValueOf(c).Elem(), "")
+	if !readFailed {
+		// A missing layer would make most of these misleading.
+		errs = append(errs, v.errs...)
 	}
-	keys := accountKeys(c.Accounts)
-	rekeyItems(d.origins, "accounts", keys)
-	rekeyItems(d.bad, "accounts", keys)
-	c.origins = d.origins
-	return c, d
+	c.info = loadInfo{sources: s, managed: m.managed}
+	for _, l := range layers {
+		c.info.files = append(c.info.files, l.file)
+	}
+	if warns = append(warns, m.warns...); len(warns) > 0 {
+		warns.sortIn(order)
+		c.info.warnings = warns
+	}
+	if len(errs) > 0 && !partial {
+		return nil, errs.errIn(order)
+	}
+	return c, errs.errIn(order)
 }
 
 // loadLayer reads and parses one file. Its errors carry the file name

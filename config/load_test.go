@@ -41,7 +41,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		Sync: Sync{Interval: 5 * time.Minute},
 	}
 	got := *c
-	got.origins = nil
+	got.origins, got.info = nil, loadInfo{}
 	if !reflect.DeepEqual(&got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, *want)
 	}
@@ -314,6 +314,7 @@ func TestMarshalRoundTrips(t *testing.T) {
 	}
 	c2 := mustLoad(t, string(out))
 	c.origins, c2.origins = nil, nil
+	c.info, c2.info = loadInfo{}, loadInfo{}
 	if !reflect.DeepEqual(c, c2) {
 		t.Errorf("Marshal output loads differently:\n%s\n got %#v\nwant %#v", out, c2, c)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -25,7 +26,8 @@ const (
 )
 
 // Source describes where the password comes from without revealing it:
-// "command", "file /run/secrets/mail", "env DAV_PASSWORD", or "none". The
+// "command", "file /run/secrets/mail", "env DAV_PASSWORD",
+// "credential mail-password", or "none". The
 // command itself is left out since it may embed a password.
 func (s Secret) Source() string {
 	switch {
@@ -35,6 +37,8 @@ func (s Secret) Source() string {
 		return "file " + s.PasswordFile
 	case s.PasswordEnv != "":
 		return "env " + s.PasswordEnv
+	case s.PasswordCredential != "":
+		return "credential " + s.PasswordCredential
 	}
 	return "none"
 }
@@ -45,7 +49,9 @@ func (s Secret) Source() string {
 //     or until ctx is done) and its standard output is the password;
 //   - password_file is read (holdover does not check its permissions:
 //     keep it mode 0600 or 0400);
-//   - password_env is read from holdover's environment.
+//   - password_env is read from holdover's environment;
+//   - password_credential is the file $CREDENTIALS_DIRECTORY/<name>, which
+//     systemd provides to a service with LoadCredential= (and the like).
 //
 // One trailing newline ("\n" or "\r\n") is removed. An empty password
 // is an error. Errors never contain the password, the command line or the
@@ -66,6 +72,8 @@ func (s Secret) Resolve(ctx context.Context) (string, error) {
 		pw, err = s.runCommand(ctx)
 	case s.PasswordFile != "":
 		pw, err = readSecretFile(s.PasswordFile)
+	case s.PasswordCredential != "":
+		pw, err = readCredential(s.PasswordCredential)
 	default:
 		v, ok := os.LookupEnv(s.PasswordEnv)
 		if !ok {
@@ -85,7 +93,7 @@ func (s Secret) Resolve(ctx context.Context) (string, error) {
 
 func (s Secret) count() int {
 	n := 0
-	for _, v := range []string{s.PasswordCommand, s.PasswordFile, s.PasswordEnv} {
+	for _, v := range []string{s.PasswordCommand, s.PasswordFile, s.PasswordEnv, s.PasswordCredential} {
 		if v != "" {
 			n++
 		}
@@ -170,6 +178,46 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	}
 	return b.Buffer.Write(p)
 }
+
+// credentialNameError says why name cannot be a systemd credential name,
+// or returns "". Like systemd, it wants a plain file name: not empty, not
+// "." or "..", no "/" (nor NUL), so it cannot leave the directory.
+func credentialNameError(name string) string {
+	switch {
+	case name == "", name == ".", name == "..", strings.ContainsAny(name, "/\x00"):
+		return fmt.Sprintf("invalid credential name %q: write a plain file name (no '/', not '.' or '..')", name)
+	case len(name) > 255:
+		return "invalid credential name: longer than 255 bytes"
+	}
+	return ""
+}
+
+// readCredential reads the systemd credential name from
+// $CREDENTIALS_DIRECTORY.
+func readCredential(name string) ([]byte, error) {
+	if msg := credentialNameError(name); msg != "" {
+		return nil, errors.New("password_credential: " + msg)
+	}
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return nil, fmt.Errorf("password credential %s: $CREDENTIALS_DIRECTORY is not set; password_credential works when holdover runs as a systemd service with LoadCredential=%s:<file> (or SetCredential=, ImportCredential=)", name, name)
+	}
+	b, err := readSecretFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, causedBy{fmt.Sprintf("password credential %s: no such credential in $CREDENTIALS_DIRECTORY (%s); add LoadCredential=%s:<file> to the service unit", name, dir, name), fs.ErrNotExist}
+	}
+	return b, err
+}
+
+// causedBy is an error with its own message and an underlying cause for
+// errors.Is.
+type causedBy struct {
+	msg   string
+	cause error
+}
+
+func (e causedBy) Error() string { return e.msg }
+func (e causedBy) Unwrap() error { return e.cause }
 
 func readSecretFile(path string) ([]byte, error) {
 	f, err := os.Open(path)

@@ -139,6 +139,7 @@ func TestSecretSource(t *testing.T) {
 		{Secret{PasswordCommand: "pass show mail hunter2"}, "command"},
 		{Secret{PasswordFile: "/run/secrets/mail"}, "file /run/secrets/mail"},
 		{Secret{PasswordEnv: "DAV_PASSWORD"}, "env DAV_PASSWORD"},
+		{Secret{PasswordCredential: "mail-password"}, "credential mail-password"},
 		{Secret{}, "none"},
 	}
 	for _, tt := range tests {
@@ -146,4 +147,49 @@ func TestSecretSource(t *testing.T) {
 			t.Errorf("%+v.Source() = %q, want %q", tt.s, got, tt.want)
 		}
 	}
+}
+
+func TestPasswordCredential(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "imap"), []byte("cred-secret\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	if pw, err := (Secret{PasswordCredential: "imap"}).Resolve(context.Background()); err != nil || pw != "cred-secret" {
+		t.Errorf("Resolve = %q, %v", pw, err)
+	}
+	_, err := Secret{PasswordCredential: "smtp"}.Resolve(context.Background())
+	if err == nil || err.Error() != "password credential smtp: no such credential in $CREDENTIALS_DIRECTORY ("+dir+"); add LoadCredential=smtp:<file> to the service unit" {
+		t.Errorf("missing credential: %v", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
+	}
+	for _, bad := range []string{"../imap", "a/b", "..", "."} {
+		if _, err := (Secret{PasswordCredential: bad}).Resolve(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid credential name") {
+			t.Errorf("credential %q: error = %v", bad, err)
+		}
+	}
+	if _, err := (Secret{PasswordCredential: "imap", PasswordEnv: "X"}).Resolve(context.Background()); err == nil || !strings.Contains(err.Error(), "more than one") {
+		t.Errorf("two sources: %v", err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	_, err = Secret{PasswordCredential: "imap"}.Resolve(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "password credential imap: $CREDENTIALS_DIRECTORY is not set") || !strings.Contains(err.Error(), "LoadCredential=imap:") {
+		t.Errorf("no CREDENTIALS_DIRECTORY: %v", err)
+	}
+}
+
+func TestPasswordCredentialIsValidated(t *testing.T) {
+	isolate(t)
+	_, err := Load(writeConfig(t, `
+accounts:
+	- name: a
+	  mail:
+	    imap: {host: h, username: u, password_credential: ../etc/shadow}
+	    smtp: {host: h, username: u, password_credential: smtp, password_env: P}
+`))
+	wantErrs(t, err,
+		`:5: accounts[0].mail.imap.password_credential: invalid credential name "../etc/shadow": write a plain file name`,
+		`:6: accounts[0].mail.smtp.password_credential: password_credential and password_env (line 6) are both set`)
 }

@@ -16,6 +16,16 @@ type Config struct {
 	// origins maps a key path ("accounts.work.mail.imap.port") to where
 	// it was written; see Origin. Keys filled in by defaults are absent.
 	origins map[string]Position
+	info    loadInfo
+}
+
+// loadInfo is what Load knows about how a Config was made. It is never
+// modified after Load returns.
+type loadInfo struct {
+	sources  Sources
+	files    []string // the layers read, lowest first
+	warnings ErrorList
+	managed  []managedKey
 }
 
 // Listen holds the addresses of the local endpoints. Every one binds
@@ -92,6 +102,9 @@ type Secret struct {
 	PasswordCommand string `yaml:"password_command,omitempty"`
 	PasswordFile    string `yaml:"password_file,omitempty"`
 	PasswordEnv     string `yaml:"password_env,omitempty"`
+	// PasswordCredential names a systemd credential (LoadCredential=,
+	// SetCredential=, ...): the file $CREDENTIALS_DIRECTORY/<name>.
+	PasswordCredential string `yaml:"password_credential,omitempty"`
 }
 
 // Sync holds the engine timing shared by every account.

@@ -71,16 +71,27 @@ func (l loc) index(i int) loc {
 // validator applies defaults and checks a decoded Config, citing the
 // position of each offending key.
 type validator struct {
-	file    string
+	file    string // where problems with no written key are reported
 	origins map[string]Position
 	bad     map[string]bool // keys that failed to decode, already reported
+	nulls   map[string]bool // keys written as null (empty, ~ or null)
 	errs    ErrorList
+	// fileIndex[i] maps a file to the index account i has in it, so that
+	// "accounts[i]" in a message counts as the cited file does.
+	fileIndex []map[string]int
+	// emptiedBy is the removal that left no account, if any.
+	emptiedBy *removal
 }
 
 // has reports whether the key was written in the file (even as null).
 func (v *validator) has(l loc) bool {
 	_, ok := v.origins[l.key]
 	return ok
+}
+
+// given reports whether the key was written with a value, not as null.
+func (v *validator) given(l loc) bool {
+	return v.has(l) && !v.nulls[l.key]
 }
 
 func parentKey(k string) (string, bool) {
@@ -102,13 +113,33 @@ func (v *validator) position(key string) Position {
 	return Position{File: v.file}
 }
 
-// where describes a key's position for use inside a message.
-func (v *validator) where(key string) string {
+// where describes a key's position for use inside a message about near:
+// "line 7" within the same file, "file:line" otherwise.
+func (v *validator) where(key string, near loc) string {
 	p := v.position(key)
-	if p.File == v.file && p.Line > 0 {
+	if p.File == v.position(near.key).File && p.Line > 0 {
 		return "line " + strconv.Itoa(p.Line)
 	}
 	return p.String()
+}
+
+// disp returns the path of l as shown in messages: accounts are counted
+// as in the file where l was written, which is not the position in the
+// merged list when several files define accounts.
+func (v *validator) disp(l loc) string {
+	rest, ok := strings.CutPrefix(l.disp, "accounts[")
+	if !ok {
+		return l.disp
+	}
+	num, tail, _ := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(num)
+	if err != nil || i < 0 || i >= len(v.fileIndex) {
+		return l.disp
+	}
+	if j, ok := v.fileIndex[i][v.position(l.key).File]; ok {
+		return "accounts[" + strconv.Itoa(j) + "]" + tail
+	}
+	return l.disp
 }
 
 func (v *validator) errorf(l loc, format string, args ...any) {
@@ -118,7 +149,7 @@ func (v *validator) errorf(l loc, format string, args ...any) {
 		}
 	}
 	p := v.position(l.key)
-	v.errs = append(v.errs, Error{File: p.File, Line: p.Line, Path: l.disp, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, Error{File: p.File, Line: p.Line, Path: v.disp(l), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) enum(l loc, val *string, def string, allowed []string) {
@@ -151,7 +182,7 @@ func (v *validator) check(c *Config) {
 	v.checkListen(c, dataOK)
 	v.enum(at("log.level"), &c.Log.Level, "info", logLevels)
 	v.enum(at("log.format"), &c.Log.Format, "text", logFormats)
-	if c.Sync.Interval == 0 && !v.has(at("sync.interval")) {
+	if c.Sync.Interval == 0 && !v.given(at("sync.interval")) {
 		c.Sync.Interval = defaultInterval
 	}
 	if c.Sync.Interval < minInterval {
@@ -224,6 +255,11 @@ func (v *validator) listenAddr(l loc, addr string) {
 
 func (v *validator) checkAccounts(c *Config) {
 	if len(c.Accounts) == 0 {
+		if r := v.emptiedBy; r != nil {
+			v.errs = append(v.errs, Error{File: r.pos.File, Line: r.pos.Line, Path: "accounts",
+				Msg: fmt.Sprintf("remove: true removes account %q, the last one: no accounts are left and holdover has nothing to sync", r.name)})
+			return
+		}
 		v.errorf(at("accounts"), "no accounts configured; holdover has nothing to sync")
 		return
 	}
@@ -244,7 +280,7 @@ func (v *validator) checkAccounts(c *Config) {
 			v.errorf(l.sub("name"), "invalid account name %q: use lowercase letters, digits and '-'", a.Name)
 		default:
 			if j, dup := first[a.Name]; dup {
-				v.errorf(l.sub("name"), "duplicate account name %q (first defined at %s)", a.Name, v.where(keys[j]+".name"))
+				v.errorf(l.sub("name"), "duplicate account name %q (first defined at %s)", a.Name, v.where(keys[j]+".name", l.sub("name")))
 			} else {
 				first[a.Name] = i
 			}
@@ -268,7 +304,7 @@ func (v *validator) checkAccounts(c *Config) {
 	for i, d := range dirs {
 		for _, e := range dirs[:i] {
 			if within(e.path, d.path) || within(d.path, e.path) {
-				v.errorf(d.l, "%s overlaps %s (%s) of another account", d.path, e.l.disp, v.where(e.l.key))
+				v.errorf(d.l, "%s overlaps %s (%s) of another account", d.path, v.disp(e.l), v.where(e.l.key, d.l))
 			}
 		}
 		if filepath.IsAbs(c.DataDir) && (within(c.DataDir, d.path) || within(d.path, c.DataDir)) {
@@ -330,7 +366,7 @@ func (v *validator) checkServer(s *Server, l loc, tlsPort, plainPort int) {
 			v.errorf(l.sub("host"), "invalid host %q: put the port under port:", s.Host)
 		}
 	}
-	if s.Port == 0 && !v.has(l.sub("port")) {
+	if s.Port == 0 && !v.given(l.sub("port")) {
 		s.Port = plainPort
 		if s.TLS == "tls" {
 			s.Port = tlsPort
@@ -390,23 +426,23 @@ func (v *validator) checkURL(raw string, l loc) {
 	}
 }
 
-var secretKeys = []string{"password_command", "password_file", "password_env"}
+var secretKeys = []string{"password_command", "password_file", "password_env", "password_credential"}
 
 // checkSecret requires exactly one password source and normalizes it.
 func (v *validator) checkSecret(s *Secret, l loc) {
 	var set []string
-	for i, val := range []string{s.PasswordCommand, s.PasswordFile, s.PasswordEnv} {
+	for i, val := range []string{s.PasswordCommand, s.PasswordFile, s.PasswordEnv, s.PasswordCredential} {
 		if val != "" {
 			set = append(set, secretKeys[i])
 		}
 	}
 	switch len(set) {
 	case 0:
-		v.errorf(l, "no password source: set one of password_command, password_file or password_env")
+		v.errorf(l, "no password source: set one of password_command, password_file, password_env or password_credential")
 	case 1:
 	default:
 		for _, k := range set[1:] {
-			v.errorf(l.sub(k), "%s and %s (%s) are both set: set exactly one password source", k, set[0], v.where(l.sub(set[0]).key))
+			v.errorf(l.sub(k), "%s and %s (%s) are both set: set exactly one password source", k, set[0], v.where(l.sub(set[0]).key, l.sub(k)))
 		}
 	}
 	if s.PasswordFile != "" {
@@ -414,6 +450,11 @@ func (v *validator) checkSecret(s *Secret, l loc) {
 	}
 	if s.PasswordEnv != "" && !envNameRE.MatchString(s.PasswordEnv) {
 		v.errorf(l.sub("password_env"), "invalid environment variable name %q", s.PasswordEnv)
+	}
+	if s.PasswordCredential != "" {
+		if msg := credentialNameError(s.PasswordCredential); msg != "" {
+			v.errorf(l.sub("password_credential"), "%s", msg)
+		}
 	}
 }
 
