@@ -56,6 +56,9 @@ type Options struct {
 	Version    string
 	// LogOutput receives the logs; nil means os.Stderr.
 	LogOutput io.Writer
+	// ReloadDebounce is how long the configuration watcher waits for a
+	// burst of file changes to settle; zero means config.DefaultDebounce.
+	ReloadDebounce time.Duration
 	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
 	ShutdownTimeout time.Duration
 	Clock           clock.Clock
@@ -142,6 +145,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		cfg:     cfg,
 	}
 	d.recordReload(nil)
+	d.logWarnings(cfg)
 	return d, nil
 }
 
@@ -214,6 +218,19 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}
 	bgGroup, bgCtx := errgroup.WithContext(epCtx)
 	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
+	if w, err := config.NewWatcher(cfg, d.opts.ReloadDebounce, func() {
+		d.log.Info("configuration files changed: reloading")
+		d.Reload(bgCtx)
+	}); err != nil {
+		d.log.Warn("cannot watch the configuration files; reload with SIGHUP", "err", err)
+	} else {
+		bgGroup.Go(func() error {
+			if err := w.Run(bgCtx); err != nil {
+				d.log.Warn("configuration watch stopped; reload with SIGHUP", "err", err)
+			}
+			return nil
+		})
+	}
 	// Account loops get their own context: they stop after the endpoints,
 	// so nothing local is accepted while an engine winds down.
 	runCtx, stopRunners := context.WithCancel(context.WithoutCancel(ctx))

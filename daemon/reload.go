@@ -13,12 +13,13 @@ func (d *Daemon) Info() control.DaemonInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return control.DaemonInfo{
-		PID:        os.Getpid(),
-		Version:    d.opts.Version,
-		StartedAt:  d.started,
-		ConfigPath: d.opts.ConfigPath,
-		DataDir:    d.cfg.DataDir,
-		Reload:     d.reload,
+		PID:         os.Getpid(),
+		Version:     d.opts.Version,
+		StartedAt:   d.started,
+		ConfigPath:  d.opts.ConfigPath,
+		ConfigFiles: d.cfg.Files(),
+		DataDir:     d.cfg.DataDir,
+		Reload:      d.reload,
 	}
 }
 
@@ -36,7 +37,16 @@ func (d *Daemon) Reload(ctx context.Context) (control.ReloadState, error) {
 		return st, err
 	}
 	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "generation", st.Generation, "accounts", len(next.Accounts))
+	d.logWarnings(next)
 	return st, nil
+}
+
+// logWarnings reports what the configuration ignored (a managed key
+// overridden, say); the configuration itself is in force.
+func (d *Daemon) logWarnings(c *config.Config) {
+	for _, w := range c.Warnings() {
+		d.log.Warn("configuration: ignored", "where", w.Error())
+	}
 }
 
 // apply switches to next. Settings bound at start-up (data_dir, listeners,

@@ -110,11 +110,32 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return config.Load(a.cfgPath())
 }
 
+// loadConfigLenient loads the configuration for commands that only need
+// to find the data directory; errors become a warning on stderr.
+func (a *app) loadConfigLenient() (*config.Config, error) {
+	cfg, err := config.LoadPartial(a.cfgPath())
+	if cfg == nil || cfg.DataDir == "" {
+		if err == nil {
+			err = fmt.Errorf("%s: no data_dir", a.cfgPath())
+		}
+		return nil, err
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: the configuration has errors (a running daemon keeps its last good one):\n%v\n", err)
+	}
+	return cfg, nil
+}
+
 // openStore opens the database of the configured data directory for a
 // command that reads or changes it. It refuses to create a database where
 // none exists: only the daemon does that.
+//
+// A configuration with errors does not lock anyone out of their local
+// data: the commands that only read or edit the store need nothing but
+// data_dir, so they go on with a warning (a running daemon keeps its last
+// good configuration meanwhile).
 func (a *app) openStore(ctx context.Context) (*config.Config, *store.DB, error) {
-	cfg, err := a.loadConfig()
+	cfg, err := a.loadConfigLenient()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/daemon"
 	"github.com/holdover/holdover/store"
 )
@@ -21,16 +20,9 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Show each account's services, queue and the daemon (works with the daemon stopped)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// A broken file must not hide the status: that is when an
-			// admin needs it, to see the daemon kept its last good config.
-			cfg, cfgErr := config.LoadPartial(a.cfgPath())
-			if cfg == nil {
-				return cfgErr
-			}
-			if cfgErr != nil {
-				fmt.Fprintf(a.stderr, "warning: the configuration has errors (a running daemon keeps its last good one):\n%v\n", cfgErr)
-			}
-			db, err := openDB(cmd.Context(), cfg)
+			// A broken file must not hide the status (openStore is
+			// lenient): that is when an admin needs it most.
+			cfg, db, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -22,12 +22,15 @@ import (
 
 // DaemonInfo is what the daemon says about itself.
 type DaemonInfo struct {
-	PID        int         `json:"pid"`
-	Version    string      `json:"version"`
-	StartedAt  time.Time   `json:"started_at"`
-	ConfigPath string      `json:"config_path"`
-	DataDir    string      `json:"data_dir"`
-	Reload     ReloadState `json:"reload"`
+	PID        int       `json:"pid"`
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"started_at"`
+	ConfigPath string    `json:"config_path"`
+	// ConfigFiles are the files the running configuration was built from,
+	// lowest layer first.
+	ConfigFiles []string    `json:"config_files"`
+	DataDir     string      `json:"data_dir"`
+	Reload      ReloadState `json:"reload"`
 }
 
 // ReloadState is the outcome of the last configuration (re)load.
