@@ -36,6 +36,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 				IMAP:     &Server{Host: "imap.example.com", Port: 993, TLS: "tls", Username: "me", Secret: Secret{PasswordEnv: "PW"}},
 				SaveSent: "auto",
 				Folders:  Folders{Include: []string{"*"}},
+				Idle:     []string{"INBOX"},
 			},
 		}},
 		Sync: Sync{Interval: 5 * time.Minute},

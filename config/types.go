@@ -59,6 +59,9 @@ type Mail struct {
 	SMTP     *Server `yaml:"smtp,omitempty"`
 	SaveSent string  `yaml:"save_sent"` // auto|always|never
 	Folders  Folders `yaml:"folders"`
+	// Idle lists the folders watched with IMAP IDLE (push); the others
+	// are polled every sync.interval.
+	Idle []string `yaml:"idle"`
 }
 
 // Server is a host:port protocol endpoint (IMAP or SMTP).

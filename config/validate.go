@@ -336,6 +336,14 @@ func (v *validator) checkMail(m *Mail, l loc) {
 	if m.SaveSent == "always" && m.IMAP == nil {
 		v.errorf(l.sub("save_sent"), "always needs mail.imap to save into")
 	}
+	if len(m.Idle) == 0 && m.IMAP != nil {
+		m.Idle = []string{"INBOX"}
+	}
+	for i, f := range m.Idle {
+		if strings.TrimSpace(f) == "" {
+			v.errorf(l.sub("idle").index(i), "empty folder name")
+		}
+	}
 	fl := l.sub("folders")
 	if len(m.Folders.Include) == 0 {
 		m.Folders.Include = []string{"*"}

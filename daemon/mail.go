@@ -101,7 +101,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 			cancel()
 			return nil, err
 		}
-		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, Health: &hsync.Health{DB: d.db}}
+		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}}
 	}
 	go func() {
 		defer close(r.done)

@@ -1,12 +1,17 @@
 package mailsync
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
-// FolderFilter selects the folders to mirror. Patterns follow mbsync's
-// Patterns: "*" matches any run of characters including the hierarchy
-// delimiter, "%" any run without it; "INBOX" matches case-insensitively.
-// A folder is mirrored when it matches an include pattern and no exclude
-// pattern.
+// FolderFilter selects the folders to mirror. Patterns use the syntax of
+// Go's path.Match (which the configuration validates: ?, [a-z], [^a-z], \
+// to escape) with mbsync's meaning of the wildcards: "*" matches any run of
+// characters including the hierarchy delimiter, so "*" is every folder and
+// "Archive*" includes Archive's subfolders, while "%" matches a run
+// without it (one level). "INBOX" matches case-insensitively. A folder is
+// mirrored when it matches an include pattern and no exclude pattern.
 type FolderFilter struct {
 	Include []string
 	Exclude []string
@@ -22,8 +27,10 @@ func (f FolderFilter) Match(name, delim string) bool {
 }
 
 func matchAny(patterns []string, name, delim string) bool {
+	name = normInbox(name)
 	for _, p := range patterns {
-		if globMatch(normInbox(p), normInbox(name), delim) {
+		re, err := compilePattern(normInbox(p), delim)
+		if err == nil && re.MatchString(name) {
 			return true
 		}
 	}
@@ -43,31 +50,52 @@ func isNameChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-func globMatch(pattern, name, delim string) bool {
-	if pattern == "" {
-		return name == ""
+// compilePattern translates a pattern into an anchored regular expression.
+func compilePattern(p, delim string) (*regexp.Regexp, error) {
+	notDelim := "."
+	if delim != "" {
+		notDelim = "[^" + regexp.QuoteMeta(delim) + "]"
 	}
-	switch pattern[0] {
-	case '*':
-		for i := 0; i <= len(name); i++ {
-			if globMatch(pattern[1:], name[i:], delim) {
-				return true
+	var b strings.Builder
+	b.WriteString("^")
+	r := []rune(p)
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '%':
+			b.WriteString(notDelim + "*")
+		case '?':
+			b.WriteString(".")
+		case '\\':
+			if i+1 < len(r) {
+				i++
+				b.WriteString(regexp.QuoteMeta(string(r[i])))
 			}
+		case '[':
+			end := -1
+			for j := i + 1; j < len(r); j++ {
+				if r[j] == ']' {
+					end = j
+					break
+				}
+			}
+			if end < 0 {
+				b.WriteString(regexp.QuoteMeta("["))
+				continue
+			}
+			class := string(r[i+1 : end])
+			neg := strings.HasPrefix(class, "^")
+			class = strings.ReplaceAll(strings.TrimPrefix(class, "^"), `\`, `\\`)
+			if neg {
+				class = "^" + class
+			}
+			b.WriteString("[" + class + "]")
+			i = end
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
 		}
-		return false
-	case '%':
-		for i := 0; i <= len(name); i++ {
-			if globMatch(pattern[1:], name[i:], delim) {
-				return true
-			}
-			if i < len(name) && delim != "" && strings.HasPrefix(name[i:], delim) {
-				return false
-			}
-		}
-		return false
 	}
-	if name == "" || pattern[0] != name[0] {
-		return false
-	}
-	return globMatch(pattern[1:], name[1:], delim)
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
