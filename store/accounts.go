@@ -45,3 +45,28 @@ func (db *DB) Accounts(ctx context.Context) ([]Account, error) {
 	}
 	return out, rows.Err()
 }
+
+// PurgeAccount deletes an account and everything stored for it: mail,
+// queued actions, health, outages, conflicts. It reports whether the
+// account existed.
+func (db *DB) PurgeAccount(ctx context.Context, name string) (bool, error) {
+	var found bool
+	err := db.Write(ctx, func(tx *Tx) error {
+		// The full-text index is not tied to the bodies by a foreign key.
+		if _, err := tx.exec(ctx, `DELETE FROM mail_fts WHERE rowid IN (SELECT id FROM mail_bodies WHERE account = ?)`, name); err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
+		}
+		// Messages reference bodies without cascading: drop them first.
+		if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE folder_id IN (SELECT id FROM mail_folders WHERE account = ?)`, name); err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
+		}
+		res, err := tx.exec(ctx, `DELETE FROM accounts WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
+		}
+		n, _ := res.RowsAffected()
+		found = n == 1
+		return nil
+	})
+	return found, err
+}

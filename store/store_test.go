@@ -373,3 +373,50 @@ func TestCheckAfterSeveralFTSCommitsIsOK(t *testing.T) {
 		}
 	}
 }
+
+func TestPurgeAccountRemovesEverythingItOwnsAndNothingElse(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	db.EnsureAccounts(ctx, []string{"gone", "kept"})
+	for _, a := range []string{"gone", "kept"} {
+		err := db.Write(ctx, func(tx *Tx) error {
+			fid, err := tx.UpsertMailFolder(ctx, a, "INBOX", "/", "")
+			if err != nil {
+				return err
+			}
+			bid, err := tx.InsertMailBody(ctx, a, "m@x", 5, strings.NewReader("hello"))
+			if err != nil {
+				return err
+			}
+			if err := tx.IndexMailBody(ctx, bid, "s", "f", "t", "hello"); err != nil {
+				return err
+			}
+			if _, err := tx.InsertMailMessage(ctx, MailMessage{FolderID: fid, UID: 1, BodyID: bid, Size: 5, InternalDate: t0}); err != nil {
+				return err
+			}
+			_, err = tx.EnqueueOutbox(ctx, OutboxAction{Account: a, Kind: "mail.flags", TargetKey: "k"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found, err := db.PurgeAccount(ctx, "gone"); err != nil || !found {
+		t.Fatalf("purge: %v %v", found, err)
+	}
+	if found, _ := db.PurgeAccount(ctx, "never"); found {
+		t.Fatal("purge of an unknown account reported found")
+	}
+	rep, err := db.Check(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("integrity after purge: %v %v", rep.Integrity, err)
+	}
+	for table, want := range map[string]int{"accounts": 1, "mail_messages": 1, "mail_bodies": 1, "mail_body_chunks": 1, "mail_fts": 1, "outbox": 1, "mail_folders": 1} {
+		if rep.Tables[table] != want {
+			t.Errorf("%s: %d rows, want %d", table, rep.Tables[table], want)
+		}
+	}
+	if hits, _ := db.SearchMail(ctx, "", `"hello"`, 10); len(hits) != 1 || hits[0].Account != "kept" {
+		t.Fatalf("search after purge: %+v", hits)
+	}
+}

@@ -215,3 +215,25 @@ func TestRunWithInvalidConfigExitsWithExConfig(t *testing.T) {
 		t.Fatalf("exit %d, %s; want 78 and file:line", code, stderr)
 	}
 }
+
+func TestAccountPurgeRefusesConfiguredAccountsAndNeedsYes(t *testing.T) {
+	cfg, data := writeTestConfig(t)
+	seedStore(t, data, "mail.send")
+	if code, _, stderr := cli(t, "--config", cfg, "account", "purge", "work", "--yes"); code != 1 || !strings.Contains(stderr, "still in the configuration") {
+		t.Fatalf("purge of a configured account: exit %d, %s", code, stderr)
+	}
+	// Drop the account from the configuration: its data stays until purged.
+	os.WriteFile(cfg, []byte(strings.ReplaceAll(strings.ReplaceAll(testConfig, "%DATA%", data), "name: work", "name: other")), 0o600)
+	if code, out, _ := cli(t, "--config", cfg, "account", "ls"); code != 0 || !strings.Contains(out, "work") || !strings.Contains(out, "false") {
+		t.Fatalf("account ls: exit %d\n%s", code, out)
+	}
+	if code, _, stderr := cli(t, "--config", cfg, "account", "purge", "work"); code != 1 || !strings.Contains(stderr, "1 unsent") || !strings.Contains(stderr, "--yes") {
+		t.Fatalf("purge without --yes: exit %d, %s", code, stderr)
+	}
+	if code, out, stderr := cli(t, "--config", cfg, "account", "purge", "work", "--yes"); code != 0 || !strings.Contains(out, "purged") {
+		t.Fatalf("purge: exit %d, %s%s", code, out, stderr)
+	}
+	if code, out, _ := cli(t, "--config", cfg, "outbox", "ls", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("outbox after purge: exit %d, %s", code, out)
+	}
+}

@@ -95,6 +95,7 @@ provider is down and replays them exactly once when it is back.`,
 		a.serviceCmd(),
 		a.syncCmd(),
 		a.mailCmd(),
+		a.accountCmd(),
 	)
 	return root
 }
