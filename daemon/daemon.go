@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -78,6 +76,8 @@ type Daemon struct {
 	mu     sync.Mutex // guards cfg and reload
 	cfg    *config.Config
 	reload control.ReloadState
+
+	ctl, http *endpoint // the control socket and listen.http, movable by a reload
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -194,28 +194,31 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	defer stop()
 	cfg := d.Config()
 
-	ctlLn, err := control.Listen(cfg.ControlSocket())
+	failed := make(chan error, 2)
+	d.ctl = &endpoint{name: "control", handler: control.NewHandler(d), log: d.log, failed: failed}
+	d.http = &endpoint{name: "http", handler: httpapi.NewHandler(d.metrics.reg, d.ready.Load), log: d.log, failed: failed}
+	ctlLn, err := d.ctl.listen(cfg.ControlSocket())
 	if err != nil {
 		return err
 	}
-	defer os.Remove(cfg.ControlSocket())
-	endpoints := []*server{{name: "control", ln: ctlLn, srv: &http.Server{Handler: control.NewHandler(d)}}}
-	if cfg.Listen.HTTP != "" {
-		ln, err := net.Listen("tcp", cfg.Listen.HTTP)
-		if err != nil {
-			ctlLn.Close()
-			return fmt.Errorf("listen.http %s: %w", cfg.Listen.HTTP, err)
+	httpLn, err := d.http.listen(cfg.Listen.HTTP)
+	if err != nil {
+		ctlLn.Close()
+		return err
+	}
+	d.ctl.swap(cfg.ControlSocket(), ctlLn)
+	d.http.swap(cfg.Listen.HTTP, httpLn)
+	// Endpoints stop first on shutdown, so no local change is accepted
+	// once the engines are winding down.
+	epCtx, epFailed := context.WithCancelCause(ctx)
+	defer epFailed(nil)
+	go func() {
+		select {
+		case err := <-failed:
+			epFailed(err)
+		case <-epCtx.Done():
 		}
-		endpoints = append(endpoints, &server{name: "http", ln: ln,
-			srv: &http.Server{Handler: httpapi.NewHandler(d.metrics.reg, d.ready.Load), ReadHeaderTimeout: 10 * time.Second}})
-	}
-
-	// Endpoints run in their own group: on shutdown they stop first, so no
-	// local change is accepted once the engines are winding down.
-	epGroup, epCtx := errgroup.WithContext(ctx)
-	for _, s := range endpoints {
-		epGroup.Go(func() error { return s.run(epCtx, d.log) })
-	}
+	}()
 	bgGroup, bgCtx := errgroup.WithContext(epCtx)
 	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
 	if w, err := config.NewWatcher(cfg, d.opts.ReloadDebounce, func() {
@@ -252,9 +255,14 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	d.log.Info("holdover stopping")
 	done := make(chan error, 1)
 	go func() {
-		err := errors.Join(epGroup.Wait(), bgGroup.Wait())
+		d.ctl.stop()
+		d.http.stop()
+		err := bgGroup.Wait()
 		stopRunners()
 		d.stopAccounts()
+		if cause := context.Cause(epCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = errors.Join(cause, err)
+		}
 		done <- err
 	}()
 	select {
@@ -283,29 +291,4 @@ func (d *Daemon) watchSignals(ctx context.Context) error {
 			d.Reload(ctx)
 		}
 	}
-}
-
-// server is one local listener with its graceful stop.
-type server struct {
-	name string
-	ln   net.Listener
-	srv  *http.Server
-}
-
-func (s *server) run(ctx context.Context, log *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("%s endpoint: %w", s.name, err)
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(shutCtx); err != nil {
-		log.Warn("endpoint did not stop gracefully", "endpoint", s.name, "err", err)
-		s.srv.Close()
-	}
-	<-errc
-	return nil
 }

@@ -283,3 +283,49 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+func TestReloadMovesTheHTTPListenerOrRejectsABusyAddress(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "config.yaml")
+	writeConfig(t, cfg, data, "work")
+	text, _ := os.ReadFile(cfg)
+	withHTTP := func(addr string) {
+		os.WriteFile(cfg, []byte(strings.Replace(string(text), `http: ""`, `http: "`+addr+`"`, 1)), 0o600)
+	}
+	first, second := freeAddr(t), freeAddr(t)
+	withHTTP(first)
+	r := start(t, cfg)
+	answers := func(addr string) bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	if !answers(first) {
+		t.Fatal("first address does not answer")
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	withHTTP(busy.Addr().String())
+	if _, err := r.d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "listen.http") {
+		t.Fatalf("reload onto a busy port: %v, want a listen.http error", err)
+	}
+	if !answers(first) {
+		t.Fatal("a rejected reload stopped the listener")
+	}
+
+	withHTTP(second)
+	if _, err := r.d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !answers(second) || answers(first) {
+		t.Fatalf("after the move: new answers %v, old answers %v", answers(second), answers(first))
+	}
+}

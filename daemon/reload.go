@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"net"
 	"os"
 
 	"github.com/holdover/holdover/config"
@@ -49,17 +50,50 @@ func (d *Daemon) logWarnings(c *config.Config) {
 	}
 }
 
-// apply switches to next. Settings bound at start-up (data_dir, listeners,
-// log format) are reported as needing a restart rather than half-applied.
+// apply switches to next, whole or not at all: listeners move, accounts
+// start, stop or reconnect, the log level changes. data_dir cannot change
+// under a running daemon (the reload is rejected); the log format takes
+// effect at the next restart.
 func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	cur := d.Config()
 	if next.DataDir != cur.DataDir {
 		return errRestartNeeded("data_dir")
 	}
+	// Bind moved listeners first: a bind failure rejects the reload while
+	// nothing has changed yet.
+	type move struct {
+		ep   *endpoint
+		addr string
+		ln   net.Listener
+	}
+	var moves []move
+	closeAll := func() {
+		for _, m := range moves {
+			if m.ln != nil {
+				m.ln.Close()
+			}
+		}
+	}
+	if d.ctl != nil {
+		for _, m := range []move{{ep: d.ctl, addr: next.ControlSocket()}, {ep: d.http, addr: next.Listen.HTTP}} {
+			if m.addr == m.ep.current() {
+				continue
+			}
+			ln, err := m.ep.listen(m.addr)
+			if err != nil {
+				closeAll()
+				return err
+			}
+			m.ln = ln
+			moves = append(moves, m)
+		}
+	}
 	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
+		closeAll()
 		return err
 	}
 	if err := setLevel(d.level, next.Log.Level); err != nil {
+		closeAll()
 		return err
 	}
 	for _, k := range restartKeys(cur, next) {
@@ -67,12 +101,16 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	}
 	if d.runCtx != nil {
 		if err := d.applyAccounts(d.runCtx, next); err != nil {
+			closeAll()
 			return err
 		}
 	}
 	d.mu.Lock()
 	d.cfg = next
 	d.mu.Unlock()
+	for _, m := range moves {
+		m.ep.swap(m.addr, m.ln)
+	}
 	return nil
 }
 
@@ -84,12 +122,6 @@ func (e errRestartNeeded) Error() string {
 
 func restartKeys(cur, next *config.Config) []string {
 	var keys []string
-	if cur.Listen.Control != next.Listen.Control {
-		keys = append(keys, "listen.control")
-	}
-	if cur.Listen.HTTP != next.Listen.HTTP {
-		keys = append(keys, "listen.http")
-	}
 	if cur.Listen.SMTP != next.Listen.SMTP {
 		keys = append(keys, "listen.smtp")
 	}
