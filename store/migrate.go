@@ -69,6 +69,15 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	for _, m := range ms[have:] {
 		err := db.Write(ctx, func(tx *Tx) error {
+			// Another process may have migrated since we looked: the
+			// IMMEDIATE transaction holds the write lock, so check again.
+			var now int
+			if err := tx.tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&now); err != nil {
+				return err
+			}
+			if now >= m.version {
+				return nil
+			}
 			if _, err := tx.exec(ctx, m.sql); err != nil {
 				return err
 			}

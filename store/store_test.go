@@ -420,3 +420,22 @@ func TestPurgeAccountRemovesEverythingItOwnsAndNothingElse(t *testing.T) {
 		t.Fatalf("search after purge: %+v", hits)
 	}
 }
+
+func TestConcurrentFirstOpensMigrateOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			db, err := Open(context.Background(), path)
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+}
