@@ -61,6 +61,11 @@ func (c *Config) Redacted() *Config {
 			m := *a.Mail
 			m.IMAP = redactServer(m.IMAP)
 			m.SMTP = redactServer(m.SMTP)
+			if m.Local != nil {
+				la := *m.Local
+				la.Secret = la.Secret.redacted()
+				m.Local = &la
+			}
 			m.Folders.Include = slices.Clone(m.Folders.Include)
 			m.Folders.Exclude = slices.Clone(m.Folders.Exclude)
 			a.Mail = &m

@@ -62,6 +62,9 @@ type Mail struct {
 	// Idle lists the folders watched with IMAP IDLE (push); the others
 	// are polled every sync.interval.
 	Idle []string `yaml:"idle"`
+	// Local is how local mail apps log in to holdover's SMTP submission
+	// endpoint (listen.smtp) to send as this account.
+	Local *LocalAuth `yaml:"local,omitempty"`
 }
 
 // Server is a host:port protocol endpoint (IMAP or SMTP).
@@ -94,6 +97,12 @@ type Files struct {
 // DAV is an HTTP(S) WebDAV or CalDAV endpoint.
 type DAV struct {
 	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Secret   `yaml:",inline"`
+}
+
+// LocalAuth is a login for holdover's own local endpoints.
+type LocalAuth struct {
 	Username string `yaml:"username"`
 	Secret   `yaml:",inline"`
 }

@@ -270,9 +270,16 @@ func (v *validator) checkAccounts(c *Config) {
 		l    loc
 	}
 	var dirs []dir
+	localUsers := map[string]string{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		l := loc{keys[i], "accounts[" + strconv.Itoa(i) + "]"}
+		if a.Mail != nil && a.Mail.Local != nil && a.Mail.Local.Username != "" {
+			if other, dup := localUsers[a.Mail.Local.Username]; dup {
+				v.errorf(l.sub("mail").sub("local").sub("username"), "local username %q is already the login of account %q", a.Mail.Local.Username, other)
+			}
+			localUsers[a.Mail.Local.Username] = a.Name
+		}
 		switch {
 		case a.Name == "":
 			v.errorf(l, "name is required")
@@ -335,6 +342,16 @@ func (v *validator) checkMail(m *Mail, l loc) {
 	v.enum(l.sub("save_sent"), &m.SaveSent, "auto", saveSents)
 	if m.SaveSent == "always" && m.IMAP == nil {
 		v.errorf(l.sub("save_sent"), "always needs mail.imap to save into")
+	}
+	if m.Local != nil {
+		ll := l.sub("local")
+		if m.Local.Username == "" {
+			v.errorf(ll, "username is required")
+		}
+		if m.SMTP == nil {
+			v.errorf(ll, "a local login is for sending: it needs mail.smtp")
+		}
+		v.checkSecret(&m.Local.Secret, ll)
 	}
 	if len(m.Idle) == 0 && m.IMAP != nil {
 		m.Idle = []string{"INBOX"}

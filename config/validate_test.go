@@ -429,3 +429,22 @@ func TestErrorFormat(t *testing.T) {
 		t.Errorf("ErrorList.Error() = %q, want %q", got, want)
 	}
 }
+
+func TestLocalLoginNeedsSMTPAndAUniqueUsername(t *testing.T) {
+	isolate(t)
+	text := `
+accounts:
+  - name: a
+    mail:
+      smtp: {host: smtp.example.com, username: u, password_env: P}
+      local: {username: me, password_env: L}
+  - name: b
+    mail:
+      imap: {host: imap.example.com, username: u, password_env: P}
+      local: {username: me, password_env: L}
+`
+	_, err := Load(writeConfig(t, text))
+	if err == nil || !strings.Contains(err.Error(), `already the login of account "a"`) || !strings.Contains(err.Error(), "needs mail.smtp") {
+		t.Fatalf("err = %v", err)
+	}
+}
