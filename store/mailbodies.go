@@ -88,7 +88,9 @@ func (tx *Tx) IndexMailBody(ctx context.Context, bodyID int64, subject, from, to
 // GCMailBodies deletes the account's bodies that no message references,
 // with their chunks and index rows, and returns how many.
 func (tx *Tx) GCMailBodies(ctx context.Context, account string) (int64, error) {
-	const orphans = `SELECT b.id FROM mail_bodies b WHERE b.account = ? AND NOT EXISTS (SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)`
+	const orphans = `SELECT b.id FROM mail_bodies b WHERE b.account = ?
+		AND NOT EXISTS (SELECT 1 FROM mail_messages m WHERE m.body_id = b.id)
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.body_id = b.id)`
 	if _, err := tx.exec(ctx, `DELETE FROM mail_fts WHERE rowid IN (`+orphans+`)`, account); err != nil {
 		return 0, fmt.Errorf("collect bodies: %w", err)
 	}

@@ -50,6 +50,7 @@ type OutboxAction struct {
 	TargetKey   string // actions on one key run one at a time, in order
 	Payload     []byte
 	BaseVersion string // ETag, MODSEQ… the change was based on; "" for none
+	BodyID      int64  // a stored message body the action sends or appends; 0 for none
 }
 
 // OutboxRow is one stored action.
@@ -75,9 +76,13 @@ func (tx *Tx) EnqueueOutbox(ctx context.Context, a OutboxAction) (int64, error) 
 	if payload == nil {
 		payload = []byte{}
 	}
-	res, err := tx.exec(ctx, `INSERT INTO outbox (account, kind, target_key, payload, base_version, state, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-		a.Account, a.Kind, a.TargetKey, payload, base, tx.now, tx.now, tx.now)
+	var body any
+	if a.BodyID != 0 {
+		body = a.BodyID
+	}
+	res, err := tx.exec(ctx, `INSERT INTO outbox (account, kind, target_key, payload, base_version, body_id, state, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+		a.Account, a.Kind, a.TargetKey, payload, base, body, tx.now, tx.now, tx.now)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s for %s: %w", a.Kind, a.Account, err)
 	}
@@ -91,7 +96,7 @@ type OutboxFilter struct {
 	Limit   int
 }
 
-const outboxColumns = `id, account, kind, target_key, payload, base_version, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+const outboxColumns = `id, account, kind, target_key, payload, base_version, body_id, state, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 // ListOutbox returns rows in creation order.
 func (db *DB) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRow, error) {
@@ -140,13 +145,14 @@ type scanner interface{ Scan(...any) error }
 func scanOutbox(s scanner) (OutboxRow, error) {
 	var r OutboxRow
 	var base, lastErr sql.NullString
-	var next sql.NullInt64
+	var next, body sql.NullInt64
 	var created, updated int64
 	var state string
-	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.Payload, &base, &state, &r.Attempts, &next, &lastErr, &created, &updated)
+	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.Payload, &base, &body, &state, &r.Attempts, &next, &lastErr, &created, &updated)
 	if err != nil {
 		return r, err
 	}
+	r.BodyID = body.Int64
 	r.BaseVersion = nullString(base)
 	r.State = OutboxState(state)
 	r.NextAttemptAt = fromMillis(next)

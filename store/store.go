@@ -82,7 +82,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	db.w.SetMaxOpenConns(1)
 	db.w.SetConnMaxIdleTime(0)
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := pingRetry(ctx, db.w); err != nil {
 		db.w.Close()
 		return nil, openError(path, err)
 	}
@@ -96,6 +96,29 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	db.r.SetMaxOpenConns(readPoolSize)
 	return db, nil
+}
+
+// pingRetry opens the first connection. Switching a brand-new file to
+// WAL takes an exclusive lock without SQLite's busy handler, so two
+// processes creating the database at the same moment can see "database
+// is locked" once; that is worth a few short retries, nothing else is.
+func pingRetry(ctx context.Context, db *sql.DB) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = db.PingContext(ctx); err == nil {
+			return nil
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 func dsn(path string, extra string) string {
