@@ -172,3 +172,48 @@ func (db *DB) OpenConflicts(ctx context.Context) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// OpenOutageSince returns when the open outage of a service started.
+func (tx *Tx) OpenOutageSince(ctx context.Context, account, service string) (time.Time, bool, error) {
+	var started int64
+	err := tx.tx.QueryRowContext(ctx, `SELECT started_at FROM outages WHERE account = ? AND service = ? AND ended_at IS NULL`, account, service).Scan(&started)
+	if err == sql.ErrNoRows {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("open outage of %s/%s: %w", account, service, err)
+	}
+	return time.UnixMilli(started).UTC(), true, nil
+}
+
+// CountOutageQueue counts, when an outage that began at since ends, the
+// actions of kinds that waited for it: still unfinished, or attempted
+// during it (queued), and those of them already done (replayed).
+func (tx *Tx) CountOutageQueue(ctx context.Context, account string, kinds []string, since time.Time) (queued, replayed int, err error) {
+	if len(kinds) == 0 {
+		return 0, 0, nil
+	}
+	ph, kargs := kindArgs(kinds)
+	args := append([]any{since.UnixMilli(), account}, kargs...)
+	err = tx.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(state = 'done'), 0) FROM outbox
+		WHERE account = ?2 AND kind IN (`+ph+`) AND state != 'cancelled'
+		  AND (state IN ('pending', 'inflight', 'failed') OR updated_at >= ?1)`, args...).Scan(&queued, &replayed)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count outage actions: %w", err)
+	}
+	return queued, replayed, nil
+}
+
+// CountOutageReplay counts one more replayed action, queued at
+// createdAt, against the service's last ended outage, while some of its
+// queue is still unreplayed.
+func (tx *Tx) CountOutageReplay(ctx context.Context, account, service string, createdAt time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE outages SET replayed = replayed + 1
+		WHERE id = (SELECT id FROM outages WHERE account = ?1 AND service = ?2 AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1)
+		  AND replayed < queued AND ?3 <= ended_at`,
+		account, service, createdAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("count replay for %s/%s: %w", account, service, err)
+	}
+	return nil
+}

@@ -67,7 +67,7 @@ func (tx *Tx) UpsertMailFolder(ctx context.Context, account, name, delimiter, sp
 // message rows. Their bodies stay until GCMailBodies, so messages that
 // reappear elsewhere (a renamed folder) are not downloaded again.
 func (tx *Tx) DeleteMailFolder(ctx context.Context, id int64) error {
-	if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE folder_id = ?`, id); err != nil {
+	if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE folder_id = ? OR remote_folder_id = ?`, id, id); err != nil {
 		return fmt.Errorf("delete folder %d: %w", id, err)
 	}
 	if _, err := tx.exec(ctx, `DELETE FROM mail_folders WHERE id = ?`, id); err != nil {
@@ -114,8 +114,8 @@ type FolderSummary struct {
 // MailFolderSummaries lists folders with counts, optionally for one account.
 func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]FolderSummary, error) {
 	q := `SELECT ` + prefixed("f.", mailFolderColumns) + `,
-		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id),
-		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id AND m.seen = 0)
+		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id AND m.deleted = 0),
+		(SELECT count(*) FROM mail_messages m WHERE m.folder_id = f.id AND m.seen = 0 AND m.deleted = 0)
 		FROM mail_folders f WHERE (? = '' OR f.account = ?) ORDER BY f.account, f.name`
 	rows, err := db.r.QueryContext(ctx, q, account, account)
 	if err != nil {

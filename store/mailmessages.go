@@ -16,7 +16,7 @@ type MailMessage struct {
 	FolderID     int64
 	Account      string // filled by reads that join the folder
 	Folder       string // idem
-	UID          uint32
+	UID          uint32 // 0 while a local move waits for the server's UID
 	BodyID       int64
 	MessageID    string
 	Size         int64
@@ -28,6 +28,11 @@ type MailMessage struct {
 	From         string
 	To           string
 	Cc           string
+	// Where the server has the message, when a local move or delete is
+	// still queued (equal to FolderID/UID otherwise).
+	RemoteFolderID int64
+	RemoteUID      uint32
+	Deleted        bool // deleted locally, the delete still queued
 }
 
 // Seen reports whether the message has the \Seen flag.
@@ -67,9 +72,9 @@ func (tx *Tx) InsertMailMessage(ctx context.Context, m MailMessage) (int64, erro
 	if m.Seen() {
 		seen = 1
 	}
-	res, err := tx.exec(ctx, `INSERT INTO mail_messages (folder_id, uid, body_id, message_id, size, internal_date, date, flags, seen, modseq, subject, from_addr, to_addr, cc_addr)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (folder_id, uid) DO UPDATE SET body_id = excluded.body_id, flags = excluded.flags, seen = excluded.seen, modseq = excluded.modseq`,
+	res, err := tx.exec(ctx, `INSERT INTO mail_messages (folder_id, uid, remote_folder_id, remote_uid, body_id, message_id, size, internal_date, date, flags, seen, modseq, subject, from_addr, to_addr, cc_addr)
+		VALUES (?1, ?2, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+		ON CONFLICT (remote_folder_id, remote_uid) DO UPDATE SET body_id = excluded.body_id, flags = excluded.flags, seen = excluded.seen, modseq = excluded.modseq`,
 		m.FolderID, m.UID, m.BodyID, m.MessageID, m.Size, m.InternalDate.UnixMilli(), millisOrNil(m.Date), joinFlags(m.Flags), seen, m.ModSeq,
 		m.Subject, m.From, m.To, m.Cc)
 	if err != nil {
@@ -85,7 +90,7 @@ func (tx *Tx) SetMailFlags(ctx context.Context, folderID int64, uid uint32, flag
 	if hasFlag(flags, `\Seen`) {
 		seen = 1
 	}
-	res, err := tx.exec(ctx, `UPDATE mail_messages SET flags = ?, seen = ?, modseq = max(modseq, ?) WHERE folder_id = ? AND uid = ?`,
+	res, err := tx.exec(ctx, `UPDATE mail_messages SET flags = ?, seen = ?, modseq = max(modseq, ?) WHERE remote_folder_id = ? AND remote_uid = ?`,
 		joinFlags(flags), seen, modseq, folderID, uid)
 	if err != nil {
 		return false, fmt.Errorf("set flags uid %d: %w", uid, err)
@@ -94,17 +99,18 @@ func (tx *Tx) SetMailFlags(ctx context.Context, folderID int64, uid uint32, flag
 	return n == 1, nil
 }
 
-// SetMailUID re-identifies a stored message under a new UID (after a
-// UIDVALIDITY change).
+// SetMailUID re-identifies a stored message under a new server UID
+// (after a UIDVALIDITY change); the local view follows when the message
+// is where the server has it.
 func (tx *Tx) SetMailUID(ctx context.Context, id int64, uid uint32) error {
-	if _, err := tx.exec(ctx, `UPDATE mail_messages SET uid = ? WHERE id = ?`, uid, id); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE mail_messages SET uid = CASE WHEN folder_id = remote_folder_id THEN ?1 ELSE uid END, remote_uid = ?1 WHERE id = ?2`, uid, id); err != nil {
 		return fmt.Errorf("renumber message %d: %w", id, err)
 	}
 	return nil
 }
 
-// DeleteMailMessages removes message rows by UID. Bodies stay until
-// GCMailBodies.
+// DeleteMailMessages removes the rows of messages the server no longer
+// has at these UIDs of the folder. Bodies stay until GCMailBodies.
 func (tx *Tx) DeleteMailMessages(ctx context.Context, folderID int64, uids []uint32) error {
 	for len(uids) > 0 {
 		n := min(len(uids), 500)
@@ -112,7 +118,7 @@ func (tx *Tx) DeleteMailMessages(ctx context.Context, folderID int64, uids []uin
 		for _, u := range uids[:n] {
 			args = append(args, u)
 		}
-		if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE folder_id = ? AND uid IN (`+placeholders(n)+`)`, args...); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM mail_messages WHERE remote_folder_id = ? AND remote_uid IN (`+placeholders(n)+`)`, args...); err != nil {
 			return fmt.Errorf("delete messages: %w", err)
 		}
 		uids = uids[n:]
@@ -130,9 +136,9 @@ func (tx *Tx) DeleteMailMessagesByID(ctx context.Context, ids []int64) error {
 	return nil
 }
 
-// MailUIDs returns the stored UIDs of a folder in ascending order.
+// MailUIDs returns the server UIDs stored for a folder, ascending.
 func (db *DB) MailUIDs(ctx context.Context, folderID int64) ([]uint32, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT uid FROM mail_messages WHERE folder_id = ? ORDER BY uid`, folderID)
+	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid FROM mail_messages WHERE remote_folder_id = ? ORDER BY remote_uid`, folderID)
 	if err != nil {
 		return nil, fmt.Errorf("list uids: %w", err)
 	}
@@ -150,7 +156,7 @@ func (db *DB) MailUIDs(ctx context.Context, folderID int64) ([]uint32, error) {
 
 // MailFlagsByUID returns the stored flags of a folder's messages.
 func (db *DB) MailFlagsByUID(ctx context.Context, folderID int64) (map[uint32]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT uid, flags FROM mail_messages WHERE folder_id = ?`, folderID)
+	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid, flags FROM mail_messages WHERE remote_folder_id = ?`, folderID)
 	if err != nil {
 		return nil, fmt.Errorf("read flags: %w", err)
 	}
@@ -170,14 +176,20 @@ func (db *DB) MailFlagsByUID(ctx context.Context, folderID int64) (map[uint32]st
 // JoinFlags is the canonical stored form of a flag set (for comparisons).
 func JoinFlags(flags []string) string { return joinFlags(flags) }
 
-const mailMessageColumns = `m.id, m.folder_id, f.account, f.name, m.uid, m.body_id, m.message_id, m.size, m.internal_date, m.date, m.flags, m.modseq, m.subject, m.from_addr, m.to_addr, m.cc_addr`
+const mailMessageColumns = `m.id, m.folder_id, f.account, f.name, m.uid, m.body_id, m.message_id, m.size, m.internal_date, m.date, m.flags, m.modseq, m.subject, m.from_addr, m.to_addr, m.cc_addr, m.remote_folder_id, m.remote_uid, m.deleted`
 
 func scanMailMessage(s scanner) (MailMessage, error) {
 	var m MailMessage
 	var idate int64
 	var date sql.NullInt64
 	var flags string
-	err := s.Scan(&m.ID, &m.FolderID, &m.Account, &m.Folder, &m.UID, &m.BodyID, &m.MessageID, &m.Size, &idate, &date, &flags, &m.ModSeq, &m.Subject, &m.From, &m.To, &m.Cc)
+	var rf, ru sql.NullInt64
+	var uid int64 // negative: a placeholder until the server assigns one
+	err := s.Scan(&m.ID, &m.FolderID, &m.Account, &m.Folder, &uid, &m.BodyID, &m.MessageID, &m.Size, &idate, &date, &flags, &m.ModSeq, &m.Subject, &m.From, &m.To, &m.Cc, &rf, &ru, &m.Deleted)
+	m.RemoteFolderID, m.RemoteUID = rf.Int64, uint32(ru.Int64)
+	if uid > 0 {
+		m.UID = uint32(uid)
+	}
 	m.InternalDate = time.UnixMilli(idate).UTC()
 	m.Date = fromMillis(date)
 	m.Flags = splitFlags(flags)
@@ -195,7 +207,7 @@ type MailFilter struct {
 
 // ListMailMessages returns messages newest first.
 func (db *DB) ListMailMessages(ctx context.Context, f MailFilter) ([]MailMessage, error) {
-	q := `SELECT ` + mailMessageColumns + ` FROM mail_messages m JOIN mail_folders f ON f.id = m.folder_id WHERE 1=1`
+	q := `SELECT ` + mailMessageColumns + ` FROM mail_messages m JOIN mail_folders f ON f.id = m.folder_id WHERE m.deleted = 0`
 	var args []any
 	if f.Account != "" {
 		q += ` AND f.account = ?`
@@ -249,7 +261,7 @@ func (db *DB) MailMessageByID(ctx context.Context, id int64) (MailMessage, error
 // MailMessagesForMatching returns a folder's stored messages (for
 // re-identification after a UIDVALIDITY change).
 func (db *DB) MailMessagesForMatching(ctx context.Context, folderID int64) ([]MailMessage, error) {
-	return db.queryMailMessages(ctx, `SELECT `+mailMessageColumns+` FROM mail_messages m JOIN mail_folders f ON f.id = m.folder_id WHERE m.folder_id = ? ORDER BY m.uid`, folderID)
+	return db.queryMailMessages(ctx, `SELECT `+mailMessageColumns+` FROM mail_messages m JOIN mail_folders f ON f.id = m.folder_id WHERE m.remote_folder_id = ? ORDER BY m.remote_uid`, folderID)
 }
 
 // SearchMail runs an FTS5 query and returns matching messages, newest
@@ -262,7 +274,7 @@ func (db *DB) SearchMail(ctx context.Context, account, ftsQuery string, limit in
 	q := `SELECT ` + mailMessageColumns + ` FROM mail_fts
 		JOIN mail_messages m ON m.body_id = mail_fts.rowid
 		JOIN mail_folders f ON f.id = m.folder_id
-		WHERE mail_fts MATCH ? AND (? = '' OR f.account = ?)
+		WHERE mail_fts MATCH ? AND (? = '' OR f.account = ?) AND m.deleted = 0
 		ORDER BY m.internal_date DESC, m.id DESC LIMIT ?`
 	return db.queryMailMessages(ctx, q, ftsQuery, account, account, limit)
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/holdover/holdover/store"
 )
@@ -20,13 +21,31 @@ type Health struct {
 	DB *store.DB
 }
 
-// Success marks the service up and closes its open outage, if any.
-func (h Health) Success(ctx context.Context, account, service string) error {
+// Success marks the service up and closes its open outage, if any,
+// recording how many actions of kinds waited for it and how many of them
+// are done already (Replayed then counts the rest as they drain).
+func (h Health) Success(ctx context.Context, account, service string, kinds ...string) error {
 	return h.DB.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.SetHealth(ctx, account, service, store.HealthUp, 0, ""); err != nil {
 			return err
 		}
-		return tx.CloseOutage(ctx, account, service, 0, 0)
+		since, open, err := tx.OpenOutageSince(ctx, account, service)
+		if err != nil || !open {
+			return err
+		}
+		queued, replayed, err := tx.CountOutageQueue(ctx, account, kinds, since)
+		if err != nil {
+			return err
+		}
+		return tx.CloseOutage(ctx, account, service, queued, replayed)
+	})
+}
+
+// Replayed counts an action that reached the provider against the last
+// outage, when it was waiting for it (queued at createdAt, before the end).
+func (h Health) Replayed(ctx context.Context, account, service string, createdAt time.Time) error {
+	return h.DB.Write(ctx, func(tx *store.Tx) error {
+		return tx.CountOutageReplay(ctx, account, service, createdAt)
 	})
 }
 

@@ -89,3 +89,29 @@ type MailIdler interface {
 
 // MailIdleDialer opens a session for MailIdler.
 type MailIdleDialer func(ctx context.Context) (MailIdler, error)
+
+// MailWriter replays local mail changes on the server. The methods after
+// Select act on the selected folder.
+type MailWriter interface {
+	Caps() MailCaps
+	Select(ctx context.Context, folder string) (FolderState, error)
+	// StoreFlags adds and removes flags as deltas (UID STORE +FLAGS/-FLAGS),
+	// so a concurrent change on the server merges instead of being undone.
+	StoreFlags(ctx context.Context, uid uint32, add, remove []string) error
+	// Move moves a message to dest with UID MOVE, or COPY + STORE \Deleted
+	// + UID EXPUNGE (never a bare EXPUNGE), and returns its UID in dest
+	// (0 when the server did not say). found is false when the source UID
+	// no longer exists.
+	Move(ctx context.Context, uid uint32, dest string) (newUID uint32, found bool, err error)
+	// Expunge removes one message (\Deleted + UID EXPUNGE).
+	Expunge(ctx context.Context, uid uint32) error
+	// SearchMessageID lists the UIDs with this Message-ID header.
+	SearchMessageID(ctx context.Context, msgID string) ([]uint32, error)
+	// Append stores a message in folder and returns its UID (0 when the
+	// server did not say).
+	Append(ctx context.Context, folder string, flags []string, date time.Time, size int64, r io.Reader) (uint32, error)
+	Close() error
+}
+
+// MailWriterDialer opens a MailWriter session for an account.
+type MailWriterDialer func(ctx context.Context) (MailWriter, error)

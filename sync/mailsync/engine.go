@@ -14,7 +14,7 @@
 //   - A message row is never deleted because of a failure, only because
 //     the server no longer lists its UID (or, after a UIDVALIDITY change,
 //     no longer has a message with its identity).
-//   - An unchanged folder costs one STATUS round trip: when UIDVALIDITY,
+//   - An unchanged folder costs one SELECT round trip: when UIDVALIDITY,
 //     UIDNEXT, the message count and (with CONDSTORE) HIGHESTMODSEQ equal
 //     what the last sync recorded, it is skipped.
 //   - Flags from the server replace local flags; local flag edits reach the
@@ -60,7 +60,7 @@ type Progress struct {
 // Stats count what a sync pass did.
 type Stats struct {
 	Folders           int // synced
-	Skipped           int // unchanged, one STATUS each
+	Skipped           int // unchanged, one SELECT each
 	New               int // message rows added
 	Downloaded        int // bodies fetched
 	Reused            int // bodies found already stored
@@ -148,11 +148,21 @@ func (e *Engine) fail(err error) error {
 // no message uses any more.
 func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 	var st Stats
+	reused := e.remote != nil
 	r, err := e.session(ctx)
 	if err != nil {
 		return st, err
 	}
 	folders, err := e.syncFolderList(ctx, r, &st)
+	if err != nil && reused && ctx.Err() == nil && hsync.KindOf(err) == hsync.Transient {
+		// A kept connection may have died while idle (a NAT timeout, a
+		// server restart): one fresh one before calling it a failure.
+		e.fail(err)
+		if r, err = e.session(ctx); err != nil {
+			return st, err
+		}
+		folders, err = e.syncFolderList(ctx, r, &st)
+	}
 	if err != nil {
 		return st, e.fail(err)
 	}

@@ -9,9 +9,9 @@ import (
 	hsync "github.com/holdover/holdover/sync"
 )
 
-// unchanged reports whether STATUS proves the folder has not changed since
+// unchanged reports whether SELECT proves the folder has not changed since
 // the last complete sync. Without CONDSTORE a flag change leaves no trace
-// in STATUS, so the folder is never skipped.
+// there, so the folder is never skipped.
 func unchanged(f store.MailFolder, st hsync.FolderState, caps hsync.MailCaps) bool {
 	return caps.CondStore && f.SyncedAt.Unix() > 0 &&
 		st.UIDValidity == f.UIDValidity && st.UIDNext == f.UIDNext &&
@@ -22,19 +22,17 @@ func unchanged(f store.MailFolder, st hsync.FolderState, caps hsync.MailCaps) bo
 func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, error) {
 	var st Stats
 	caps := r.Caps()
-	if f.SyncedAt.Unix() > 0 {
-		status, err := r.Status(ctx, f.Name)
-		if err != nil {
-			return st, err
-		}
-		if unchanged(f, status, caps) {
-			st.Skipped++
-			return st, nil
-		}
-	}
+	// SELECT rather than STATUS: Dovecot answered STATUS on a long-lived
+	// session with a HIGHESTMODSEQ that missed another session's flag
+	// change (seen in TestFlagDeltasMergeWithServerChanges); SELECT is
+	// always current and costs the same single round trip.
 	sel, err := r.Select(ctx, f.Name)
 	if err != nil {
 		return st, err
+	}
+	if unchanged(f, sel, caps) {
+		st.Skipped++
+		return st, nil
 	}
 	st.Folders++
 	serverUIDs, err := r.UIDs(ctx)
@@ -102,13 +100,19 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	if err != nil {
 		return 0, err
 	}
+	// A local flag change still queued wins until it is replayed (then
+	// the server's MODSEQ moves and the next pass reads the merged flags).
+	queued, err := e.opts.DB.PendingFlagUIDs(ctx, f.ID)
+	if err != nil {
+		return 0, err
+	}
 	since := f.HighestModSeq
 	if full {
 		since = 0
 	}
 	var changes []hsync.FlagChange
 	err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
-		if old, ok := stored[c.UID]; ok && old != store.JoinFlags(c.Flags) {
+		if old, ok := stored[c.UID]; ok && !queued[c.UID] && old != store.JoinFlags(c.Flags) {
 			changes = append(changes, c)
 		}
 		return nil

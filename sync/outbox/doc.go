@@ -1,0 +1,35 @@
+// Package outbox carries local changes to the providers: it is the only
+// way a local change enters the queue, and the worker that replays it.
+//
+// The rules, each enforced here or in the store queries this package uses:
+//
+//   - One transaction per change: the change to the local mirror and its
+//     outbox row commit together (store.DB.Write), before the user gets an
+//     acknowledgement (CLI exit 0, SMTP 250). Nothing acknowledged is
+//     lost; nothing half-applied is queued.
+//   - States: pending → inflight → done. A transient failure makes the row
+//     failed, due again at next_attempt_at (exponential backoff with full
+//     jitter, capped at 5 minutes: internal/backoff.Outbox). A provider
+//     saying the target changed makes it conflict; a permanent refusal
+//     makes it dead, with its payload and the provider's reply kept and
+//     retryable by hand (holdover outbox retry). The user may cancel what
+//     is not inflight or finished.
+//   - One action in flight per target_key, in creation order per key; a
+//     conflict blocks its key until resolved. Keys: "mail:<message row
+//     id>" for flags, moves and deletes of one message, "send:<Message-ID>"
+//     for a message to send.
+//   - Coalescing: a flag change on a message whose newest action is a
+//     still-pending flag change merges into it (deltas compose); nothing
+//     else coalesces.
+//   - inflight is written durably before the provider is asked. After a
+//     crash, an inflight row is looked at before it is tried again: a send
+//     is searched for in the Sent folder by its Message-ID (sent already:
+//     done), a move checks where the message is, a flag delta is simply
+//     re-applied (deltas are idempotent).
+//   - The Message-ID of a message to send is fixed at enqueue (added when
+//     missing), so a replay is recognisable on the server.
+//   - Replays are conditional where the protocol allows: flags are sent as
+//     +FLAGS/-FLAGS deltas (concurrent changes merge), a move of a message
+//     the server no longer has ends as a conflict, a folder that vanished
+//     as dead; never a crash loop.
+package outbox

@@ -1,0 +1,96 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+)
+
+// SendExecutor replays mail.send: it relays the stored message through
+// the account's SMTP server and, when SaveSent, queues its copy for the
+// Sent folder (a separate mail.append action, so a failed copy never
+// causes a second send).
+type SendExecutor struct {
+	DB      *store.DB
+	Account string
+	Dial    hsync.SenderDialer
+	// IMAP looks for an earlier attempt's message in Sent before a retry;
+	// nil when the account has no IMAP (a retry then cannot check).
+	IMAP     hsync.MailWriterDialer
+	SaveSent bool
+
+	session hsync.Sender
+}
+
+// Close implements Executor.
+func (e *SendExecutor) Close() error {
+	if e.session == nil {
+		return nil
+	}
+	err := e.session.Close()
+	e.session = nil
+	return err
+}
+
+// Execute implements Executor.
+func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*store.Tx) error, error) {
+	if row.Kind != KindSend {
+		return nil, hsync.Errorf(hsync.Permanent, "outbox", fmt.Errorf("kind %q is not a send", row.Kind))
+	}
+	var p SendPayload
+	if err := decode(row.Payload, &p); err != nil {
+		return nil, err
+	}
+	sent, hasSent, err := e.DB.MailFolderBySpecialUse(ctx, e.Account, `\Sent`)
+	if err != nil {
+		return nil, err
+	}
+	if row.Attempts > 1 && e.IMAP != nil && hasSent {
+		// An earlier attempt may have been sent before its outcome was
+		// recorded (a crash, a connection cut after the final dot).
+		already, err := e.inSent(ctx, sent.Name, p.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		if already {
+			return nil, nil
+		}
+	}
+	if e.session == nil {
+		s, err := e.Dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.session = s
+	}
+	body, err := e.DB.OpenMailBody(ctx, row.BodyID)
+	if err != nil {
+		return nil, hsync.Errorf(hsync.Permanent, "outbox send", err)
+	}
+	if err := e.session.Send(ctx, p.Envelope, body); err != nil {
+		return nil, err
+	}
+	if !e.SaveSent || !hasSent {
+		return nil, nil
+	}
+	return func(tx *store.Tx) error {
+		_, err := tx.EnqueueOutbox(ctx, store.OutboxAction{Account: e.Account, Kind: KindAppend, TargetKey: "append:" + p.MessageID, BodyID: row.BodyID,
+			Payload: encode(AppendPayload{Folder: sent.Name, Flags: []string{`\Seen`}, MessageID: p.MessageID, Size: p.Size})})
+		return err
+	}, nil
+}
+
+func (e *SendExecutor) inSent(ctx context.Context, folder, msgID string) (bool, error) {
+	s, err := e.IMAP(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	if _, err := s.Select(ctx, folder); err != nil {
+		return false, err
+	}
+	uids, err := s.SearchMessageID(ctx, msgID)
+	return len(uids) > 0, err
+}
