@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit lint bench demo clean
+.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -36,6 +36,10 @@ lint: vet
 
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem $(PKGS)
+
+# bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
+bench-mail:
+	./bench/mail.sh $(MSGS)
 
 clean:
 	rm -rf bin

@@ -78,6 +78,7 @@ type Daemon struct {
 	reload control.ReloadState
 
 	ctl, http *endpoint // the control socket and listen.http, movable by a reload
+	smtp      submission
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -206,8 +207,19 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 		ctlLn.Close()
 		return err
 	}
+	switchSMTP, err := d.prepareSMTP(cfg)
+	if err != nil {
+		ctlLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return err
+	}
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
+	if switchSMTP != nil {
+		switchSMTP()
+	}
 	// Endpoints stop first on shutdown, so no local change is accepted
 	// once the engines are winding down.
 	epCtx, epFailed := context.WithCancelCause(ctx)
@@ -245,7 +257,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 
 	d.ready.Store(true)
 	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
-		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "accounts", len(cfg.Accounts))
+		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.addr, "accounts", len(cfg.Accounts))
 	if onReady != nil {
 		onReady(d)
 	}
@@ -255,6 +267,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	d.log.Info("holdover stopping")
 	done := make(chan error, 1)
 	go func() {
+		d.stopSMTP()
 		d.ctl.stop()
 		d.http.stop()
 		err := bgGroup.Wait()

@@ -14,6 +14,7 @@ import (
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/mailsync"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 // mailEngine wires an account's IMAP settings to a mail engine. This is
@@ -23,12 +24,7 @@ func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("spool dir: %w", err)
 	}
-	srv := acct.Mail.IMAP
-	secret := srv.Secret
-	icfg := imapconn.Config{
-		Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username,
-		Password: secret.Resolve,
-	}
+	icfg := imapConfig(acct.Mail.IMAP)
 	var filter mailsync.FolderFilter
 	filter.Include = acct.Mail.Folders.Include
 	filter.Exclude = acct.Mail.Folders.Exclude
@@ -42,10 +38,11 @@ func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog
 
 // accountRunner is one account's running sync loops.
 type accountRunner struct {
-	acct   config.Account
-	mail   *mailsync.Runner
-	cancel context.CancelFunc
-	done   chan struct{}
+	acct    config.Account
+	mail    *mailsync.Runner
+	workers map[string]*outbox.Worker // by service
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // runners starts, stops and restarts account loops as the configuration
@@ -103,13 +100,27 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		}
 		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}}
 	}
+	r.workers = map[string]*outbox.Worker{}
+	if a.Mail != nil && a.Mail.IMAP != nil {
+		r.workers["imap"] = imapWorker(d.db, a, log)
+	}
+	if a.Mail != nil && a.Mail.SMTP != nil {
+		r.workers["smtp"] = smtpWorker(d.db, a, log)
+	}
+	var wg gosync.WaitGroup
+	if r.mail != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.mail.Run(actx) }()
+	}
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Run(actx) }()
+	}
 	go func() {
-		defer close(r.done)
-		if r.mail != nil {
-			r.mail.Run(actx)
-		}
+		wg.Wait()
+		close(r.done)
 	}()
-	log.Info("account started", "mail", r.mail != nil)
+	log.Info("account started", "mail", r.mail != nil, "outbox", len(r.workers))
 	return r, nil
 }
 

@@ -88,6 +88,14 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 			moves = append(moves, m)
 		}
 	}
+	var switchSMTP func()
+	if d.ctl != nil {
+		var err error
+		if switchSMTP, err = d.prepareSMTP(next); err != nil {
+			closeAll()
+			return err
+		}
+	}
 	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
 		closeAll()
 		return err
@@ -111,6 +119,9 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	for _, m := range moves {
 		m.ep.swap(m.addr, m.ln)
 	}
+	if switchSMTP != nil {
+		switchSMTP()
+	}
 	return nil
 }
 
@@ -122,9 +133,6 @@ func (e errRestartNeeded) Error() string {
 
 func restartKeys(cur, next *config.Config) []string {
 	var keys []string
-	if cur.Listen.SMTP != next.Listen.SMTP {
-		keys = append(keys, "listen.smtp")
-	}
 	if cur.Log.Format != next.Log.Format {
 		keys = append(keys, "log.format")
 	}

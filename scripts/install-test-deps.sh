@@ -16,6 +16,7 @@ needs=(
 	"/usr/lib/apache2/modules/mod_dav_fs.so apache2-bin"
 	"htpasswd                      apache2-utils"
 	"mbsync                        isync"
+	"/usr/bin/time                 time"
 	"useradd                       passwd"
 )
 
@@ -48,5 +49,5 @@ fi
 
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync passwd
+	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time passwd
 echo "install-test-deps: done"

@@ -51,6 +51,9 @@ type Daemon interface {
 	// SyncNow runs a full sync pass of one account ("" for all) on the
 	// daemon's own loops and returns a JSON-encodable result.
 	SyncNow(ctx context.Context, account string) (any, error)
+	// Nudge tells the daemon that actions were queued by another process
+	// (the CLI), so the account's workers look at the queue now.
+	Nudge(account, service string)
 }
 
 // Listen binds the Unix socket at path with mode 0600, replacing a stale
@@ -89,6 +92,10 @@ func NewHandler(d Daemon) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /v1/nudge", func(w http.ResponseWriter, r *http.Request) {
+		d.Nudge(r.URL.Query().Get("account"), r.URL.Query().Get("service"))
+		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"))
@@ -155,6 +162,12 @@ func (c *Client) SyncNow(ctx context.Context, account string) (json.RawMessage, 
 	var raw json.RawMessage
 	err := c.do(ctx, http.MethodPost, "/v1/sync?account="+url.QueryEscape(account), &raw)
 	return raw, err
+}
+
+// Nudge tells a running daemon that account's queue for service changed.
+func (c *Client) Nudge(ctx context.Context, account, service string) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/nudge?account="+url.QueryEscape(account)+"&service="+url.QueryEscape(service), &out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {

@@ -70,8 +70,10 @@ CREATE INDEX mail_messages_msgid ON mail_messages (message_id) WHERE message_id 
 CREATE INDEX mail_messages_unseen ON mail_messages (folder_id) WHERE seen = 0;
 
 -- Full-text index, one row per body (rowid = mail_bodies.id): a moved
--- message is not indexed again.
+-- message is not indexed again. Contentless: the text is not stored a
+-- second time (the bodies are the content); rows can still be deleted.
 CREATE VIRTUAL TABLE mail_fts USING fts5 (
     subject, from_addr, to_addr, body,
+    content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );

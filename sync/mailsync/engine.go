@@ -180,11 +180,16 @@ func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 			errs = append(errs, fmt.Errorf("folder %s: %w", f.Name, err))
 		}
 	}
-	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
-		_, err := tx.GCMailBodies(ctx, e.opts.Account)
-		return err
-	})
-	return st, errors.Join(append(errs, err)...)
+	// Only a pass that removed messages can leave bodies unused; skipping
+	// the scan otherwise keeps small passes small.
+	if st.Expunged+st.FoldersRemoved+st.UIDValidityResets > 0 {
+		err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.GCMailBodies(ctx, e.opts.Account)
+			return err
+		})
+		errs = append(errs, err)
+	}
+	return st, errors.Join(errs...)
 }
 
 // SyncFolder syncs one folder (after an IDLE notification, say).

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/endpoints/control"
+	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/sync/outbox"
+)
+
+// localAPI opens the store with the local-change API. Every change is
+// committed with its outbox row before the command exits 0; a running
+// daemon is then nudged so it replays at once (if none runs, the change
+// waits in the queue for the next start).
+func (a *app) localAPI(ctx context.Context) (*config.Config, *store.DB, *outbox.Local, error) {
+	cfg, db, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l := &outbox.Local{DB: db, SpoolDir: filepath.Join(cfg.DataDir, "spool"), Notify: func(account, service string) {
+		nctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		control.NewClient(cfg.ControlSocket()).Nudge(nctx, account, service) // best effort: no daemon is fine
+	}}
+	return cfg, db, l, nil
+}
+
+// flagNames maps the friendly names of `mail flag` to IMAP flags; any
+// other word is used as a keyword as it is.
+var flagNames = map[string]string{
+	"seen": `\Seen`, "read": `\Seen`, "flagged": `\Flagged`, "answered": `\Answered`,
+	"draft": `\Draft`, "deleted": `\Deleted`,
+}
+
+func parseFlagArgs(args []string) (add, remove []string, err error) {
+	for _, arg := range args {
+		if len(arg) < 2 || (arg[0] != '+' && arg[0] != '-') {
+			return nil, nil, fmt.Errorf("flag %q: write +name to add or -name to remove (seen, flagged, answered, draft, or a keyword)", arg)
+		}
+		name := arg[1:]
+		if f, ok := flagNames[strings.ToLower(strings.TrimPrefix(name, `\`))]; ok {
+			name = f
+		}
+		if arg[0] == '+' {
+			add = append(add, name)
+		} else {
+			remove = append(remove, name)
+		}
+	}
+	return add, remove, nil
+}
+
+func (a *app) mailFlagCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "flag ID +seen|-seen|+flagged|… ",
+		Short: "Change a message's flags now; the change reaches the server as a +/- delta",
+		Args:  cobra.MinimumNArgs(2),
+		// Keep "-seen" an argument, not a flag.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "-h" || args[0] == "--help" {
+				return cmd.Help()
+			}
+			id, err := parseMessageID(args[0])
+			if err != nil {
+				return err
+			}
+			add, remove, err := parseFlagArgs(args[1:])
+			if err != nil {
+				return err
+			}
+			_, db, l, err := a.localAPI(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			action, err := l.Flag(cmd.Context(), id, add, remove)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "message %d: flags changed (outbox action %d)\n", id, action)
+			return nil
+		},
+	}
+}
+
+func (a *app) mailMoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "move ID FOLDER", Short: "Move a message to another folder now; queued for the server", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseMessageID(args[0])
+			if err != nil {
+				return err
+			}
+			_, db, l, err := a.localAPI(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			action, err := l.Move(cmd.Context(), id, args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "message %d: moved to %s (outbox action %d)\n", id, args[1], action)
+			return nil
+		},
+	}
+}
+
+func (a *app) mailDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "delete ID", Short: "Delete a message (to Trash when there is one); queued for the server", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseMessageID(args[0])
+			if err != nil {
+				return err
+			}
+			_, db, l, err := a.localAPI(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			action, err := l.Delete(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "message %d: deleted (outbox action %d)\n", id, action)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/holdover/holdover/config"
+	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/outbox"
+)
+
+// imapConfig is the connector configuration of an account's IMAP server.
+func imapConfig(srv *config.Server) imapconn.Config {
+	secret := srv.Secret
+	return imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+}
+
+// imapWriter dials sessions that replay mail actions.
+func imapWriter(srv *config.Server) hsync.MailWriterDialer {
+	cfg := imapConfig(srv)
+	return func(ctx context.Context) (hsync.MailWriter, error) { return imapconn.Dial(ctx, cfg) }
+}
+
+// imapWorker replays an account's mail actions.
+func imapWorker(db *store.DB, a config.Account, log *slog.Logger) *outbox.Worker {
+	return outbox.New(outbox.Worker{
+		DB: db, Account: a.Name, Service: "imap", Kinds: outbox.ServiceKinds["imap"],
+		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a.Mail.IMAP)},
+		Health: &hsync.Health{DB: db}, Log: log,
+	})
+}
+
+// savesSentItself lists providers that file a copy of what their SMTP
+// server relays into Sent on their own: appending one would double it.
+var savesSentItself = []string{"gmail.com", "googlemail.com", "office365.com", "outlook.com", "hotmail.com", "live.com"}
+
+// saveSent decides whether holdover appends the Sent copy.
+func saveSent(m *config.Mail) bool {
+	switch m.SaveSent {
+	case "always":
+		return m.IMAP != nil
+	case "never":
+		return false
+	}
+	if m.IMAP == nil || m.SMTP == nil {
+		return false
+	}
+	host := strings.ToLower(m.SMTP.Host)
+	for _, d := range savesSentItself {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return false
+		}
+	}
+	return true
+}
+
+// local is the daemon's local-change API, which wakes the account's
+// workers on commit.
+func (d *Daemon) local(cfg *config.Config) *outbox.Local {
+	return &outbox.Local{DB: d.db, SpoolDir: filepath.Join(cfg.DataDir, "spool"), Notify: d.Nudge}
+}
+
+// Nudge implements control.Daemon: it wakes an account's workers (all
+// accounts when account is "", every service when service is "").
+func (d *Daemon) Nudge(account, service string) {
+	d.runners.mu.Lock()
+	defer d.runners.mu.Unlock()
+	for name, r := range d.runners.all {
+		if account != "" && account != name {
+			continue
+		}
+		for svc, w := range r.workers {
+			if service == "" || service == svc {
+				w.Wake()
+			}
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/holdover/holdover/config"
+	smtpconn "github.com/holdover/holdover/connectors/smtp"
+	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/outbox"
+)
+
+// smtpWorker relays an account's queued messages.
+func smtpWorker(db *store.DB, a config.Account, log *slog.Logger) *outbox.Worker {
+	srv := a.Mail.SMTP
+	secret := srv.Secret
+	cfg := smtpconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+	exec := &outbox.SendExecutor{
+		DB: db, Account: a.Name, SaveSent: saveSent(a.Mail),
+		Dial: func(ctx context.Context) (hsync.Sender, error) { return smtpconn.Dial(ctx, cfg) },
+	}
+	if a.Mail.IMAP != nil {
+		exec.IMAP = imapWriter(a.Mail.IMAP)
+	}
+	return outbox.New(outbox.Worker{
+		DB: db, Account: a.Name, Service: "smtp", Kinds: outbox.ServiceKinds["smtp"],
+		Exec: exec, Health: &hsync.Health{DB: db}, Log: log,
+	})
+}
