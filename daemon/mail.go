@@ -56,25 +56,34 @@ type runners struct {
 // data stays), changed ones restart with the new settings, new ones
 // start.
 func (d *Daemon) applyAccounts(ctx context.Context, cfg *config.Config) error {
-	d.runners.mu.Lock()
-	defer d.runners.mu.Unlock()
-	if d.runners.all == nil {
-		d.runners.all = map[string]*accountRunner{}
-	}
 	want := map[string]config.Account{}
 	for _, a := range cfg.Accounts {
 		want[a.Name] = a
 	}
+	// Take the loops to stop out of the table first and wait for them with
+	// the lock released: a worker may be calling Nudge meanwhile.
+	d.runners.mu.Lock()
+	if d.runners.all == nil {
+		d.runners.all = map[string]*accountRunner{}
+	}
+	var stopping []*accountRunner
 	for name, r := range d.runners.all {
 		if a, ok := want[name]; ok && reflect.DeepEqual(a, r.acct) && cfg.Sync == d.runSync {
 			continue
 		}
-		r.cancel()
-		<-r.done
+		stopping = append(stopping, r)
 		delete(d.runners.all, name)
-		d.log.Info("account stopped", "account", name)
 	}
 	d.runSync = cfg.Sync
+	d.runners.mu.Unlock()
+	for _, r := range stopping {
+		r.cancel()
+		<-r.done
+		d.log.Info("account stopped", "account", r.acct.Name)
+	}
+
+	d.runners.mu.Lock()
+	defer d.runners.mu.Unlock()
 	for name, a := range want {
 		if _, ok := d.runners.all[name]; ok {
 			continue
@@ -105,7 +114,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.workers["imap"] = imapWorker(d.db, a, log)
 	}
 	if a.Mail != nil && a.Mail.SMTP != nil {
-		r.workers["smtp"] = smtpWorker(d.db, a, log)
+		r.workers["smtp"] = smtpWorker(d.db, a, log, d.Nudge)
 	}
 	var wg gosync.WaitGroup
 	if r.mail != nil {
@@ -127,11 +136,12 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 // stopAccounts stops every loop (shutdown).
 func (d *Daemon) stopAccounts() {
 	d.runners.mu.Lock()
-	defer d.runners.mu.Unlock()
-	for name, r := range d.runners.all {
+	all := d.runners.all
+	d.runners.all = nil
+	d.runners.mu.Unlock()
+	for _, r := range all {
 		r.cancel()
 		<-r.done
-		delete(d.runners.all, name)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // smtpWorker relays an account's queued messages.
-func smtpWorker(db *store.DB, a config.Account, log *slog.Logger) *outbox.Worker {
+func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, nudge func(account, service string)) *outbox.Worker {
 	srv := a.Mail.SMTP
 	secret := srv.Secret
 	cfg := smtpconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
@@ -26,5 +26,7 @@ func smtpWorker(db *store.DB, a config.Account, log *slog.Logger) *outbox.Worker
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "smtp", Kinds: outbox.ServiceKinds["smtp"],
 		Exec: exec, Health: &hsync.Health{DB: db}, Log: log,
+		// A sent message may have queued its Sent copy.
+		Done: func(store.OutboxRow) { nudge(a.Name, "imap") },
 	})
 }

@@ -96,6 +96,7 @@ provider is down and replays them exactly once when it is back.`,
 		a.syncCmd(),
 		a.mailCmd(),
 		a.accountCmd(),
+		a.sendmailCmd(),
 	)
 	return root
 }

@@ -186,6 +186,9 @@ func (a *app) sendOutgoing(ctx context.Context, cfg *config.Config, account, env
 	if envFrom == "" {
 		envFrom = acct.Mail.SMTP.Username
 	}
+	if !strings.Contains(envFrom, "@") {
+		return fmt.Errorf("no sender address (%q is not one): give --from (sendmail -f) or a From header", envFrom)
+	}
 	if !o.header.Has("From") {
 		o.header.Set("From", envFrom)
 	}

@@ -103,7 +103,7 @@ type Options struct {
 	// TLSConfig, when set, offers STARTTLS.
 	TLSConfig *tls.Config
 	// Log receives one info line per accepted message and a warning per
-	// refused login; nil discards.
+	// refused login; nil discards. The caller scopes it (endpoint, ...).
 	Log *slog.Logger
 	// ReadTimeout bounds the wait for each command and for each piece of
 	// message data (0: 5 min); WriteTimeout each reply (0: 1 min).
@@ -151,7 +151,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: log.With("endpoint", "smtpd"), idle: make(chan struct{})}
+	s := &Server{opts: opts, log: log, idle: make(chan struct{})}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = opts.Domain

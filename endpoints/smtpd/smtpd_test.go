@@ -249,7 +249,7 @@ func TestWrongLoginIs535AndLoggedByUsernameOnly(t *testing.T) {
 		c := dial(t, s.addr)
 		wantReply(t, c.Auth(sasl.NewPlainClient("", l.user, l.pass)), 535, smtp.EnhancedCode{5, 7, 8})
 		wantReply(t, c.Mail(env.From, nil), 530, smtp.EnhancedCode{5, 7, 0})
-		if !strings.Contains(s.logs.String(), `"level":"WARN","msg":"smtp login refused","endpoint":"smtpd","username":"`+l.user+`"`) {
+		if !strings.Contains(s.logs.String(), `"level":"WARN","msg":"smtp login refused","username":"`+l.user+`"`) {
 			t.Errorf("no warning naming %s:\n%s", l.user, s.logs)
 		}
 	}

@@ -39,6 +39,9 @@ type Worker struct {
 	Clock   clock.Clock    // nil: the wall clock
 	Log     *slog.Logger
 	Poll    time.Duration // zero: 30 s
+	// Done, when set, is called after an action is recorded done (a send
+	// queues its Sent copy for the IMAP worker, which must be woken).
+	Done func(store.OutboxRow)
 
 	wake     chan struct{}
 	failures int // consecutive transient failures: the breaker's count
@@ -172,6 +175,9 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 			w.health(rec, func(h *hsync.Health) error { return h.Success(rec, w.Account, w.Service, w.Kinds...) })
 			if !wasDown {
 				w.health(rec, func(h *hsync.Health) error { return h.Replayed(rec, w.Account, w.Service, row.CreatedAt) })
+			}
+			if w.Done != nil {
+				w.Done(row)
 			}
 		}
 		return
