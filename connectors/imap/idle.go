@@ -27,6 +27,10 @@ func (s *Session) Idle(ctx context.Context, folder string, changed func()) error
 	if _, err := s.Select(ctx, folder); err != nil {
 		return err
 	}
+	// The server is silent during IDLE by design: allow it until the
+	// restart, and restore the normal limit after.
+	s.conn.timeout.Store(int64(idleRestart + time.Minute))
+	defer s.conn.timeout.Store(int64(s.readTimeout))
 	for {
 		cmd, err := s.c.Idle()
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -46,6 +47,10 @@ type Config struct {
 	TLSConfig *tls.Config
 	// DialTimeout bounds connecting, TLS and the greeting; 0 means 30 s.
 	DialTimeout time.Duration
+	// ReadTimeout is how long the server may stay silent while holdover
+	// waits for it (outside IDLE) before the connection is given up as
+	// half-open; 0 means 2 minutes.
+	ReadTimeout time.Duration
 }
 
 func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
@@ -55,6 +60,8 @@ type Session struct {
 	cfg  Config
 	c    *imapclient.Client
 	caps hsync.MailCaps
+	conn        *watchedConn
+	readTimeout time.Duration
 	// notify receives a token when the server reports changes unasked
 	// (during IDLE).
 	notify chan struct{}
@@ -74,10 +81,16 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
+	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
 	if err != nil {
 		return nil, hsync.Errorf(hsync.Transient, op, err)
 	}
+	readTimeout := cfg.ReadTimeout
+	if readTimeout == 0 {
+		readTimeout = 2 * time.Minute
+	}
+	conn := &watchedConn{Conn: raw}
+	conn.timeout.Store(int64(readTimeout))
 	// Until login completes, the dial context bounds every read and write.
 	if dl, ok := dctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -113,7 +126,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		conn.Close()
 		return nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
 	}
-	s := &Session{cfg: cfg, c: c, notify: notify}
+	s := &Session{cfg: cfg, c: c, notify: notify, conn: conn, readTimeout: readTimeout}
 	stop := context.AfterFunc(dctx, func() { c.Close() })
 	err = s.login(dctx)
 	stop()
@@ -240,3 +253,18 @@ func formatAddrs(as []imap.Address) string {
 }
 
 func tempSpool(dir string) (*os.File, error) { return os.CreateTemp(dir, "holdover-imap-spool-*") }
+
+// watchedConn gives every read a deadline, so a server that stops
+// answering (a half-open connection) is noticed instead of hanging the
+// engine forever. IDLE raises the limit while it waits.
+type watchedConn struct {
+	net.Conn
+	timeout atomic.Int64 // time.Duration
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	if d := time.Duration(c.timeout.Load()); d > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Read(p)
+}

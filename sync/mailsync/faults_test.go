@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -138,3 +139,30 @@ func TestServerWithoutCondstoreStillSyncsFlags(t *testing.T) {
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
+
+func TestHalfOpenServerIsDetectedByTheReadTimeout(t *testing.T) {
+	srv := startServer(t)
+	srv.appendMsg(t, "INBOX", msg("h@example.com", "h", "body"), t0)
+	proxy, err := faultproxy.New(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	f := newFixture(t, srv)
+	f.cfg.Port = proxy.Port()
+	f.cfg.ReadTimeout = 300 * time.Millisecond
+	f.eng = f.engine(t, 0)
+	f.sync(t) // a working session first
+	proxy.Hang()
+	start := time.Now()
+	_, err = f.eng.SyncOnce(context.Background())
+	if err == nil || hsync.KindOf(err) != hsync.Transient {
+		t.Fatalf("sync against a hung server: %v, want a transient error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v to notice the hang", d)
+	}
+	proxy.Up()
+	f.sync(t)
+	f.assertMirror(t)
+}
