@@ -81,8 +81,14 @@ func (tx *Tx) SetMailRemote(ctx context.Context, id, folderID int64, uid uint32)
 	if uid == 0 {
 		_, err = tx.exec(ctx, `DELETE FROM mail_messages WHERE id = ?`, id)
 	} else {
-		_, err = tx.exec(ctx, `UPDATE mail_messages SET remote_folder_id = ?1, remote_uid = ?2,
-			uid = CASE WHEN folder_id = ?1 THEN ?2 ELSE uid END WHERE id = ?3`, folderID, uid, id)
+		// A sync pass may have found the moved message at its new place
+		// first (the replay's outcome was not recorded yet): that row is
+		// this message; keep ours, which carries the local state.
+		_, err = tx.exec(ctx, `DELETE FROM mail_messages WHERE remote_folder_id = ? AND remote_uid = ? AND id != ?`, folderID, uid, id)
+		if err == nil {
+			_, err = tx.exec(ctx, `UPDATE mail_messages SET remote_folder_id = ?1, remote_uid = ?2,
+				uid = CASE WHEN folder_id = ?1 THEN ?2 ELSE uid END WHERE id = ?3`, folderID, uid, id)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("record message %d on the server: %w", id, err)

@@ -142,15 +142,18 @@ func (tx *Tx) OutboxDoneOnKey(ctx context.Context, account, targetKey string) (b
 	return n > 0, nil
 }
 
-// PendingFlagUIDs returns the server UIDs, in a folder, of messages with
-// an unfinished local flag change: a sync pass must not overwrite their
-// flags with the server's until the change is replayed.
-func (db *DB) PendingFlagUIDs(ctx context.Context, folderID int64) (map[uint32]bool, error) {
+// PendingActionUIDs returns the server UIDs, in a folder, of messages
+// with an unfinished local action of one of kinds. A sync pass must not
+// overwrite their flags (a queued flag change wins until replayed) nor
+// drop them when the server no longer lists them (a move whose replay
+// reached the server but whose outcome is not recorded yet).
+func (db *DB) PendingActionUIDs(ctx context.Context, folderID int64, kinds []string) (map[uint32]bool, error) {
+	ph, kargs := kindArgs(kinds)
 	rows, err := db.r.QueryContext(ctx, `SELECT m.remote_uid FROM mail_messages m
-		JOIN outbox o ON o.target_key = 'mail:' || m.id AND o.kind = 'mail.flags' AND o.state IN ('pending', 'inflight', 'failed', 'conflict')
-		WHERE m.remote_folder_id = ?`, folderID)
+		JOIN outbox o ON o.target_key = 'mail:' || m.id AND o.kind IN (`+ph+`) AND o.state IN ('pending', 'inflight', 'failed', 'conflict')
+		WHERE m.remote_folder_id = ?`, append(kargs, folderID)...)
 	if err != nil {
-		return nil, fmt.Errorf("pending flag changes: %w", err)
+		return nil, fmt.Errorf("pending actions: %w", err)
 	}
 	defer rows.Close()
 	out := map[uint32]bool{}

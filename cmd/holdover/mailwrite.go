@@ -65,8 +65,12 @@ func (a *app) mailFlagCmd() *cobra.Command {
 		// Keep "-seen" an argument, not a flag.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] == "-h" || args[0] == "--help" {
+			args = a.takeConfigFlag(args)
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 				return cmd.Help()
+			}
+			if len(args) < 2 {
+				return fmt.Errorf("give a message ID and at least one +flag or -flag")
 			}
 			id, err := parseMessageID(args[0])
 			if err != nil {
@@ -135,4 +139,22 @@ func (a *app) mailDeleteCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// takeConfigFlag removes a --config flag from the arguments of a command
+// that parses its own (so "-seen" stays an argument) and applies it.
+func (a *app) takeConfigFlag(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "--config" && i+1 < len(args):
+			a.configPath = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "--config="):
+			a.configPath = strings.TrimPrefix(args[i], "--config=")
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
 }

@@ -58,6 +58,16 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	}
 	gone := difference(localUIDs, serverUIDs)
 	if len(gone) > 0 {
+		// A message whose move or deletion is being replayed leaves the
+		// folder before the replay's outcome is recorded: the outbox, not
+		// this pass, decides where it is.
+		moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
+		if err != nil {
+			return st, err
+		}
+		gone = slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] })
+	}
+	if len(gone) > 0 {
 		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, gone) })
 		if err != nil {
 			return st, err
@@ -102,7 +112,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	}
 	// A local flag change still queued wins until it is replayed (then
 	// the server's MODSEQ moves and the next pass reads the merged flags).
-	queued, err := e.opts.DB.PendingFlagUIDs(ctx, f.ID)
+	queued, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
 	if err != nil {
 		return 0, err
 	}
