@@ -57,9 +57,9 @@ func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.P
 
 // Session is a logged-in IMAP connection. It implements sync.MailRemote.
 type Session struct {
-	cfg  Config
-	c    *imapclient.Client
-	caps hsync.MailCaps
+	cfg         Config
+	c           *imapclient.Client
+	caps        hsync.MailCaps
 	conn        *watchedConn
 	readTimeout time.Duration
 	// notify receives a token when the server reports changes unasked
