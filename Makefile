@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail clean
+.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-outbox clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -40,6 +40,10 @@ bench:
 # bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
 bench-mail:
 	./bench/mail.sh $(MSGS)
+
+# bench-outbox: enqueue latency and drain times of the outbox.
+bench-outbox:
+	./bench/outbox.sh
 
 clean:
 	rm -rf bin
