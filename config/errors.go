@@ -81,12 +81,10 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
-// err returns nil for an empty list, and the list sorted by position
-// otherwise (problems without a line go last in their file).
-func (l ErrorList) err() error { return l.errIn(nil) }
-
-// errIn is err with the files ranked as in order (the layers, lowest
-// first); files not in order go after, by name.
+// errIn returns nil for an empty list, and the list sorted by position
+// otherwise (problems without a line go last in their file), the files
+// ranked as in order (the layers, lowest first); files not in order go
+// after, by name.
 func (l ErrorList) errIn(order []string) error {
 	if len(l) == 0 {
 		return nil

@@ -198,7 +198,6 @@ type loginServer struct {
 	check      func(user, pass string) error
 	step       int
 	user       string
-	doneCalled bool
 }
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
