@@ -35,6 +35,7 @@ import (
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/endpoints/httpapi"
+	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/internal/clock"
 	"github.com/holdover/holdover/store"
 )
@@ -57,6 +58,9 @@ type Options struct {
 	// ReloadDebounce is how long the configuration watcher waits for a
 	// burst of file changes to settle; zero means config.DefaultDebounce.
 	ReloadDebounce time.Duration
+	// Retry spaces out retries of failed outbox actions and sync passes;
+	// zero means backoff.Outbox (1 s growing to 5 min). The demo shortens it.
+	Retry backoff.Policy
 	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
 	ShutdownTimeout time.Duration
 	Clock           clock.Clock
@@ -104,6 +108,9 @@ func runWith(ctx context.Context, opts Options, onReady func(*Daemon)) error {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	if opts.Retry.Base == 0 {
+		opts.Retry = backoff.Outbox
 	}
 	cfg, err := config.Load(opts.ConfigPath)
 	if err != nil {

@@ -107,14 +107,14 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 			cancel()
 			return nil, err
 		}
-		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}}
+		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 	}
 	r.workers = map[string]*outbox.Worker{}
 	if a.Mail != nil && a.Mail.IMAP != nil {
-		r.workers["imap"] = imapWorker(d.db, a, log)
+		r.workers["imap"] = imapWorker(d.db, a, log, d.opts.Retry)
 	}
 	if a.Mail != nil && a.Mail.SMTP != nil {
-		r.workers["smtp"] = smtpWorker(d.db, a, log, d.Nudge)
+		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge)
 	}
 	var wg gosync.WaitGroup
 	if r.mail != nil {

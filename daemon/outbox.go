@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/internal/backoff"
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -26,11 +27,11 @@ func imapWriter(srv *config.Server) hsync.MailWriterDialer {
 }
 
 // imapWorker replays an account's mail actions.
-func imapWorker(db *store.DB, a config.Account, log *slog.Logger) *outbox.Worker {
+func imapWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy) *outbox.Worker {
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "imap", Kinds: outbox.ServiceKinds["imap"],
 		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a.Mail.IMAP)},
-		Health: &hsync.Health{DB: db}, Log: log,
+		Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
 	})
 }
 

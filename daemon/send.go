@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/internal/backoff"
 	smtpconn "github.com/holdover/holdover/connectors/smtp"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -12,7 +13,7 @@ import (
 )
 
 // smtpWorker relays an account's queued messages.
-func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, nudge func(account, service string)) *outbox.Worker {
+func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy, nudge func(account, service string)) *outbox.Worker {
 	srv := a.Mail.SMTP
 	secret := srv.Secret
 	cfg := smtpconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
@@ -25,7 +26,7 @@ func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, nudge func(acc
 	}
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "smtp", Kinds: outbox.ServiceKinds["smtp"],
-		Exec: exec, Health: &hsync.Health{DB: db}, Log: log,
+		Exec: exec, Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
 		// A sent message may have queued its Sent copy.
 		Done: func(store.OutboxRow) { nudge(a.Name, "imap") },
 	})

@@ -97,6 +97,7 @@ provider is down and replays them exactly once when it is back.`,
 		a.mailCmd(),
 		a.accountCmd(),
 		a.sendmailCmd(),
+		a.demoCmd(),
 	)
 	return root
 }

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/holdover/holdover/daemon/demo"
+)
+
+func (a *app) demoCmd() *cobra.Command {
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "See holdover work: loopback providers, an outage and the recovery, in one minute",
+		Long: `Starts an IMAP provider and an SMTP relay on loopback, the daemon against
+them, and scripts an outage: reads, flags, moves and a send keep working while
+the provider is away, and reach it once it is back. Needs no configuration
+and touches nothing outside a temp directory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return demo.Run(cmd.Context(), demo.Options{Out: a.stdout, Keep: keep, Version: buildVersion()})
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's data directory")
+	return cmd
+}

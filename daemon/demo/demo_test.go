@@ -1,0 +1,20 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), Options{Out: &out, Version: "test"}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"INBOX", "imap  down", "smtp  down", "outbox: 3", "The relay received: \"Status report\" (once)", "in Archive"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
