@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/holdover/holdover/config"
-	"github.com/holdover/holdover/internal/backoff"
 	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/outbox"

@@ -5,8 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/holdover/holdover/config"
-	"github.com/holdover/holdover/internal/backoff"
 	smtpconn "github.com/holdover/holdover/connectors/smtp"
+	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/outbox"

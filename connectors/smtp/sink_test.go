@@ -195,9 +195,9 @@ func (ss *sinkSession) Logout() error { return nil }
 // loginServer is the server side of SASL LOGIN (go-sasl has only the
 // client): "Username:", "Password:", then the check.
 type loginServer struct {
-	check      func(user, pass string) error
-	step       int
-	user       string
+	check func(user, pass string) error
+	step  int
+	user  string
 }
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
