@@ -58,6 +58,7 @@ type OutboxRow struct {
 	ID int64
 	OutboxAction
 	State         OutboxState
+	Phase         string // see SetOutboxPhase
 	Attempts      int
 	NextAttemptAt time.Time // zero when not scheduled
 	LastError     string
@@ -96,7 +97,7 @@ type OutboxFilter struct {
 	Limit   int
 }
 
-const outboxColumns = `id, account, kind, target_key, payload, base_version, body_id, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+const outboxColumns = `id, account, kind, target_key, payload, base_version, body_id, state, phase, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 // ListOutbox returns rows in creation order.
 func (db *DB) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRow, error) {
@@ -148,7 +149,7 @@ func scanOutbox(s scanner) (OutboxRow, error) {
 	var next, body sql.NullInt64
 	var created, updated int64
 	var state string
-	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.Payload, &base, &body, &state, &r.Attempts, &next, &lastErr, &created, &updated)
+	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.Payload, &base, &body, &state, &r.Phase, &r.Attempts, &next, &lastErr, &created, &updated)
 	if err != nil {
 		return r, err
 	}
@@ -189,17 +190,18 @@ func (db *DB) OutboxCounts(ctx context.Context) (map[string]map[OutboxState]int,
 var retryable = []any{string(OutboxFailed), string(OutboxConflict), string(OutboxDead)}
 
 // RetryOutbox makes a failed, conflicting or dead action pending again,
-// due now, with its attempt count reset.
+// due now, with its attempt count and phase reset: the user has decided,
+// so a send that may have gone already is sent again.
 func (db *DB) RetryOutbox(ctx context.Context, id int64) error {
 	return db.transitionOne(ctx, id, "retry", retryable,
-		`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state IN (`+placeholders(len(retryable))+`)`)
+		`UPDATE outbox SET state = 'pending', attempts = 0, phase = '', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state IN (`+placeholders(len(retryable))+`)`)
 }
 
 // RetryAllDead makes every dead action pending again and returns how many.
 func (db *DB) RetryAllDead(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1, updated_at = ?1 WHERE state = 'dead'`, tx.now)
+		res, err := tx.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, phase = '', next_attempt_at = ?1, updated_at = ?1 WHERE state = 'dead'`, tx.now)
 		if err != nil {
 			return fmt.Errorf("retry dead actions: %w", err)
 		}

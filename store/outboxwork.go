@@ -166,3 +166,15 @@ func (db *DB) PendingActionUIDs(ctx context.Context, folderID int64, kinds []str
 	}
 	return out, rows.Err()
 }
+
+// SetOutboxPhase durably records the step an inflight action reached
+// (for a send: "committing", just before the final dot), so that after a
+// crash the next attempt knows whether the provider may already have it.
+func (db *DB) SetOutboxPhase(ctx context.Context, id int64, phase string) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE outbox SET phase = ?, updated_at = ? WHERE id = ?`, phase, tx.now, id); err != nil {
+			return fmt.Errorf("record phase of outbox action %d: %w", id, err)
+		}
+		return nil
+	})
+}

@@ -15,8 +15,13 @@ type Envelope struct {
 // Sender relays messages to an account's SMTP server. Errors are
 // classified: a 5xx reply is Permanent and carries the server's reply
 // text, a 4xx reply or a network failure Transient, a refused login Auth.
+//
+// commit, when not nil, is called once the whole message is written and
+// just before the final dot that makes the server take it: the last
+// moment a failure certainly leaves nothing delivered. If commit fails,
+// the transaction is abandoned without the dot.
 type Sender interface {
-	Send(ctx context.Context, env Envelope, msg io.Reader) error
+	Send(ctx context.Context, env Envelope, msg io.Reader, commit func() error) error
 	Close() error
 }
 

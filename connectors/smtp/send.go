@@ -20,7 +20,7 @@ const chunkSize = 32 << 10
 // Send relays one message: MAIL FROM, RCPT TO for each recipient, DATA
 // streamed from msg, and the server's final reply. It returns nil only
 // when the server accepted the message (250 after the final dot).
-func (cl *Client) Send(ctx context.Context, env hsync.Envelope, msg io.Reader) error {
+func (cl *Client) Send(ctx context.Context, env hsync.Envelope, msg io.Reader, commit func() error) error {
 	op := "smtp send via " + cl.addr
 	if err := checkEnvelope(env); err != nil {
 		return hsync.Errorf(hsync.Permanent, op, err)
@@ -32,7 +32,7 @@ func (cl *Client) Send(ctx context.Context, env hsync.Envelope, msg io.Reader) e
 		return hsync.Errorf(hsync.Transient, op, err)
 	}
 	stop := context.AfterFunc(ctx, func() { cl.raw.Close() })
-	err := cl.transaction(op, env, msg)
+	err := cl.transaction(op, env, msg, commit)
 	if !stop() {
 		// ctx ended and closed the connection under the transaction. A
 		// nil err means the 250 came first: the message was accepted; a
@@ -45,7 +45,7 @@ func (cl *Client) Send(ctx context.Context, env hsync.Envelope, msg io.Reader) e
 	return err
 }
 
-func (cl *Client) transaction(op string, env hsync.Envelope, msg io.Reader) error {
+func (cl *Client) transaction(op string, env hsync.Envelope, msg io.Reader, commit func() error) error {
 	var opts *smtp.MailOptions
 	if !isASCII(env.From) || !allASCII(env.To) {
 		if ok, _ := cl.c.Extension("SMTPUTF8"); !ok {
@@ -65,6 +65,13 @@ func (cl *Client) transaction(op string, env hsync.Envelope, msg io.Reader) erro
 	}
 	if err := cl.stream(w, msg); err != nil {
 		return hsync.Errorf(hsync.Transient, op, err)
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			// No final dot: the server discards what it has.
+			cl.drop(err)
+			return hsync.Errorf(hsync.Transient, op, fmt.Errorf("before the end of DATA: %w", err))
+		}
 	}
 	cl.raw.SetWriteDeadline(time.Now().Add(cl.timeout))
 	if _, err := w.CloseWithResponse(); err != nil {

@@ -66,7 +66,7 @@ func dial(t *testing.T, cfg Config) *Client {
 }
 
 func send(c *Client, e hsync.Envelope, msg string) error {
-	return c.Send(context.Background(), e, strings.NewReader(msg))
+	return c.Send(context.Background(), e, strings.NewReader(msg), nil)
 }
 
 func wantKind(t *testing.T, err error, k hsync.Kind) {
@@ -353,7 +353,7 @@ func TestConnectionCutMidDataIsTransientAndDeliversNothing(t *testing.T) {
 	sk.mu.Unlock()
 	p.CutAfter(upTo354)
 	c2 := dial(t, config(p.Port()))
-	err = c2.Send(context.Background(), env, newBigMessage(4<<20))
+	err = c2.Send(context.Background(), env, newBigMessage(4<<20), nil)
 	wantKind(t, err, hsync.Transient)
 	if _, cut := p.Stats(); cut != 1 {
 		t.Fatalf("proxy cut %d connections, want 1", cut)
@@ -383,7 +383,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 func TestMessageReadFailureNeverEndsDataSoNothingIsDelivered(t *testing.T) {
 	sk := newSink()
 	c := dial(t, config(sk.start(t, plainSink, nil)))
-	err := c.Send(context.Background(), env, io.MultiReader(strings.NewReader("Subject: x\r\n\r\n"), &failingReader{n: 200 << 10}))
+	err := c.Send(context.Background(), env, io.MultiReader(strings.NewReader("Subject: x\r\n\r\n"), &failingReader{n: 200 << 10}), nil)
 	wantKind(t, err, hsync.Transient)
 	if !strings.Contains(err.Error(), "spool file vanished") {
 		t.Errorf("error should give the read failure: %v", err)
@@ -424,7 +424,7 @@ func TestFiftyMegabytesAreStreamedNotBuffered(t *testing.T) {
 			}
 		}
 	}()
-	err := c.Send(context.Background(), hsync.Envelope{From: env.From, To: env.To[:1]}, msg)
+	err := c.Send(context.Background(), hsync.Envelope{From: env.From, To: env.To[:1]}, msg, nil)
 	close(stop)
 	peak := <-sampled
 	if err != nil {
@@ -456,7 +456,7 @@ func TestCancelUnblocksAHungServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err = c.Send(ctx, env, strings.NewReader(testMsg))
+	err = c.Send(ctx, env, strings.NewReader(testMsg), nil)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Send returned %v after the cancel", d)
 	}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/holdover/holdover/store"
@@ -58,6 +59,12 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 			return nil, nil
 		}
 	}
+	if row.Phase == phaseCommitting {
+		// An earlier attempt got as far as the final dot and its outcome
+		// is unknown: the server may have the message. Sending again could
+		// double it, so the user decides (outbox retry or cancel).
+		return nil, hsync.Errorf(hsync.Conflict, "outbox send", errMaybeSent)
+	}
 	if e.session == nil {
 		s, err := e.Dial(ctx)
 		if err != nil {
@@ -69,7 +76,14 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 	if err != nil {
 		return nil, hsync.Errorf(hsync.Permanent, "outbox send", err)
 	}
-	if err := e.session.Send(ctx, p.Envelope, body); err != nil {
+	commit := func() error { return e.DB.SetOutboxPhase(ctx, row.ID, phaseCommitting) }
+	if err := e.session.Send(ctx, p.Envelope, body, commit); err != nil {
+		var kind = hsync.KindOf(err)
+		if kind == hsync.Transient && e.committed(ctx, row.ID) {
+			// Cut after the final dot without a reply: as ambiguous as a
+			// crash there.
+			return nil, hsync.Errorf(hsync.Conflict, "outbox send", fmt.Errorf("%w (%v)", errMaybeSent, err))
+		}
 		return nil, err
 	}
 	if !e.SaveSent || !hasSent {
@@ -80,6 +94,18 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 			Payload: encode(AppendPayload{Folder: sent.Name, Flags: []string{`\Seen`}, MessageID: p.MessageID, Size: p.Size})})
 		return err
 	}, nil
+}
+
+// phaseCommitting marks a send whose final dot was about to go.
+const phaseCommitting = "committing"
+
+var errMaybeSent = errors.New("the server may already have this message: holdover stopped, or the connection broke, while it was accepting it, and it is not in Sent. " +
+	"Check with the recipient or in your provider's Sent folder, then `holdover outbox retry ID` to send it again or `holdover outbox cancel ID`")
+
+// committed reports whether the action reached the final dot.
+func (e *SendExecutor) committed(ctx context.Context, id int64) bool {
+	r, err := e.DB.OutboxRow(ctx, id)
+	return err == nil && r.Phase == phaseCommitting
 }
 
 func (e *SendExecutor) inSent(ctx context.Context, folder, msgID string) (bool, error) {
