@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	smtpconn "github.com/holdover/holdover/connectors/smtp"
 	"github.com/holdover/holdover/internal/testenv"
@@ -35,23 +32,10 @@ func TestOutboxBenchmark(t *testing.T) {
 	}
 	ctx := context.Background()
 	d := testenv.StartDovecot(t)
-	c, err := imapclient.DialInsecure(d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(d.User, d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := d.Client(t)
 	const n = 1000
 	for i := 0; i < n; i++ {
-		raw := []byte(fmt.Sprintf("From: a@example.com\r\nSubject: ob %d\r\nMessage-ID: <ob-%d@example.com>\r\n\r\n%s\r\n", i, i, strings.Repeat("text ", 200)))
-		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: time.Now()})
-		cmd.Write(raw)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Append(t, c, "INBOX", []byte(fmt.Sprintf("From: a@example.com\r\nSubject: ob %d\r\nMessage-ID: <ob-%d@example.com>\r\n\r\n%s\r\n", i, i, strings.Repeat("text ", 200))), time.Time{})
 	}
 	icfg := imapconn.Config{Host: d.Host, Port: d.Port, TLS: "none", Username: d.User,
 		Password: func(context.Context) (string, error) { return d.Password, nil }}

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 )
 
@@ -36,22 +37,9 @@ func TestKillNineDuringSendsAndActionsLosesAndDoublesNothing(t *testing.T) {
 	}
 	const nMsgs, nSends = 100, 50
 	s := newSendSetup(t)
-	c, err := imapclient.DialInsecure(s.d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(s.d.User, s.d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := s.d.Client(t)
 	for i := 0; i < nMsgs; i++ {
-		raw := []byte(fmt.Sprintf("From: a@example.com\r\nSubject: chaos %d\r\nMessage-ID: <chaos-%d@example.com>\r\n\r\nbody %d\r\n", i, i, i))
-		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: time.Now()})
-		cmd.Write(raw)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Append(t, c, "INBOX", []byte(fmt.Sprintf("From: a@example.com\r\nSubject: chaos %d\r\nMessage-ID: <chaos-%d@example.com>\r\n\r\nbody %d\r\n", i, i, i)), time.Time{})
 	}
 	if code, out, stderr := s.run(t, "", "sync", "--once"); code != 0 {
 		t.Fatalf("sync: %d %s %s", code, out, stderr)

@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"github.com/holdover/holdover/internal/faultproxy"
 	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
@@ -26,24 +23,11 @@ import (
 func TestKilledInitialSyncResumesWithoutDownloadingTwice(t *testing.T) {
 	const total = 600
 	d := testenv.StartDovecot(t)
-	c, err := imapclient.DialInsecure(d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Login(d.User, d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := d.Client(t)
 	body := strings.Repeat("a line of a realistic letter, more or less\r\n", 300)
 	for i := 0; i < total; i++ {
-		raw := []byte(fmt.Sprintf("From: a@example.com\r\nSubject: m%d\r\nMessage-ID: <kill-%d@example.com>\r\n\r\n%s", i, i, body))
-		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: time.Now()})
-		cmd.Write(raw)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Append(t, c, "INBOX", []byte(fmt.Sprintf("From: a@example.com\r\nSubject: m%d\r\nMessage-ID: <kill-%d@example.com>\r\n\r\n%s", i, i, body)), time.Time{})
 	}
-	c.Close()
 	// Slow the server down so the kill lands mid-sync.
 	proxy, err := faultproxy.New(d.Addr())
 	if err != nil {

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"github.com/holdover/holdover/internal/testenv"
 )
 
@@ -20,21 +17,9 @@ import (
 func mailSetup(t *testing.T) (d *testenv.Dovecot, cfgPath string, raw []byte) {
 	t.Helper()
 	d = testenv.StartDovecot(t)
-	c, err := imapclient.DialInsecure(d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(d.User, d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := d.Client(t)
 	appendRaw := func(folder string, b []byte) {
-		cmd := c.Append(folder, int64(len(b)), &imap.AppendOptions{Time: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)})
-		cmd.Write(b)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Append(t, c, folder, b, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
 	}
 	raw = []byte("From: Alice <alice@example.com>\r\nTo: me@example.com\r\nSubject: Quarterly budget review\r\nMessage-ID: <budget@example.com>\r\nDate: Fri, 20 Nov 2026 09:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe numbers for Köln look fine.\r\n")
 	appendRaw("INBOX", raw)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/holdover/holdover/internal/testenv"
@@ -25,13 +24,7 @@ func appendTo(t *testing.T, d *testenv.Dovecot, user, pass, msgID string) {
 	if err := c.Login(user, pass).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	raw := []byte("From: x@example.com\r\nSubject: " + msgID + "\r\nMessage-ID: <" + msgID + ">\r\n\r\nhi\r\n")
-	cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: time.Now()})
-	cmd.Write(raw)
-	cmd.Close()
-	if _, err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Append(t, c, "INBOX", []byte("From: x@example.com\r\nSubject: "+msgID+"\r\nMessage-ID: <"+msgID+">\r\n\r\nhi\r\n"), time.Time{})
 }
 
 func countMail(t *testing.T, env []string, cfg, account string) int {

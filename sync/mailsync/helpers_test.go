@@ -32,15 +32,7 @@ type server struct {
 func startServer(t *testing.T) *server {
 	t.Helper()
 	d := testenv.StartDovecot(t)
-	c, err := imapclient.DialInsecure(d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Login(d.User, d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &server{Dovecot: d, c: c}
+	return &server{Dovecot: d, c: d.Client(t)}
 }
 
 func (s *server) config() imapconn.Config {
@@ -59,18 +51,7 @@ func (s *server) create(t *testing.T, name string) {
 // appendMsg stores a raw message and returns its UID.
 func (s *server) appendMsg(t *testing.T, folder string, raw []byte, date time.Time, flags ...imap.Flag) uint32 {
 	t.Helper()
-	cmd := s.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags, Time: date})
-	if _, err := cmd.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := cmd.Wait()
-	if err != nil {
-		t.Fatalf("append to %s: %v", folder, err)
-	}
-	return uint32(data.UID)
+	return testenv.Append(t, s.c, folder, raw, date, flags...)
 }
 
 type serverMsg struct {

@@ -36,24 +36,11 @@ type env struct {
 func setup(t *testing.T, n int) *env {
 	t.Helper()
 	e := &env{d: testenv.StartDovecot(t)}
-	c, err := imapclient.DialInsecure(e.d.Addr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Login(e.d.User, e.d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	e.c = c
+	e.c = e.d.Client(t)
 	for i := 0; i < n; i++ {
-		raw := []byte(fmt.Sprintf("From: a@example.com\r\nSubject: m%d\r\nMessage-ID: <ob-%d@example.com>\r\n\r\nbody %d\r\n", i, i, i))
-		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: time.Now()})
-		cmd.Write(raw)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Append(t, e.c, "INBOX", []byte(fmt.Sprintf("From: a@example.com\r\nSubject: m%d\r\nMessage-ID: <ob-%d@example.com>\r\n\r\nbody %d\r\n", i, i, i)), time.Time{})
 	}
+	var err error
 	if e.proxy, err = faultproxy.New(e.d.Addr()); err != nil {
 		t.Fatal(err)
 	}
