@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	"github.com/holdover/holdover/internal/faultproxy"
+	"github.com/holdover/holdover/internal/testenv"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -80,47 +78,23 @@ func TestFiftyMegabyteAttachmentIsStoredByteForByte(t *testing.T) {
 // A server without CONDSTORE (go-imap's in-memory server): flags are
 // compared in full on every pass, and nothing is downloaded twice.
 func TestServerWithoutCondstoreStillSyncsFlags(t *testing.T) {
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("me", "pw")
-	user.Create("INBOX", nil)
-	mem.AddUser(user)
-	s := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
-		InsecureAuth: true,
-		Logger:       discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	srv := testenv.StartIMAPMem(t, imap.CapSet{imap.CapIMAP4rev1: {}}, nil)
+	for i := 0; i < 5; i++ {
+		srv.Append(t, "INBOX", msg(fmt.Sprintf("m%d@example.com", i), "mem", "body"))
 	}
-	go s.Serve(ln)
-	defer s.Close()
-
-	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
+	fx := newFixtureCfg(t, imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: "none", Username: "me",
+		Password: func(context.Context) (string, error) { return "pw", nil }})
+	st := fx.sync(t)
+	if st.New != 5 {
+		t.Fatalf("initial: %+v", st)
+	}
+	c, err := imapclient.DialInsecure(srv.Addr(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	if err := c.Login("me", "pw").Wait(); err != nil {
 		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		raw := msg(fmt.Sprintf("m%d@example.com", i), "mem", "body")
-		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: t0})
-		cmd.Write(raw)
-		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fx := newFixtureCfg(t, imapconn.Config{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: "none", Username: "me",
-		Password: func(context.Context) (string, error) { return "pw", nil }})
-	st := fx.sync(t)
-	if st.New != 5 {
-		t.Fatalf("initial: %+v", st)
 	}
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
@@ -135,11 +109,6 @@ func TestServerWithoutCondstoreStillSyncsFlags(t *testing.T) {
 		t.Fatalf("after a flag change without CONDSTORE: %+v", st)
 	}
 }
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
-
 func TestHalfOpenServerIsDetectedByTheReadTimeout(t *testing.T) {
 	srv := startServer(t)
 	srv.appendMsg(t, "INBOX", msg("h@example.com", "h", "body"), t0)
