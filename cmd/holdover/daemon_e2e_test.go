@@ -112,8 +112,16 @@ func (p *proc) waitExit(t *testing.T) error {
 
 func runBin(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return runBinInput(t, env, "", args...)
+}
+
+// runBinInput runs the binary with stdin and returns its exit code and
+// outputs.
+func runBinInput(t *testing.T, env []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(holdoverBin(t), args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -80,19 +80,27 @@ func (a *app) mailFlagCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, db, l, err := a.localAPI(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			action, err := l.Flag(cmd.Context(), id, add, remove)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "message %d: flags changed (outbox action %d)\n", id, action)
-			return nil
+			return a.changeMessage(cmd.Context(), id, "flags changed", func(l *outbox.Local) (int64, error) {
+				return l.Flag(cmd.Context(), id, add, remove)
+			})
 		},
 	}
+}
+
+// changeMessage runs one local change on a message through the outbox and
+// reports the queued action.
+func (a *app) changeMessage(ctx context.Context, id int64, done string, change func(*outbox.Local) (int64, error)) error {
+	_, db, l, err := a.localAPI(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	action, err := change(l)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "message %d: %s (outbox action %d)\n", id, done, action)
+	return nil
 }
 
 func (a *app) mailMoveCmd() *cobra.Command {
@@ -103,17 +111,9 @@ func (a *app) mailMoveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, db, l, err := a.localAPI(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			action, err := l.Move(cmd.Context(), id, args[1])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "message %d: moved to %s (outbox action %d)\n", id, args[1], action)
-			return nil
+			return a.changeMessage(cmd.Context(), id, "moved to "+args[1], func(l *outbox.Local) (int64, error) {
+				return l.Move(cmd.Context(), id, args[1])
+			})
 		},
 	}
 }
@@ -126,17 +126,9 @@ func (a *app) mailDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, db, l, err := a.localAPI(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			action, err := l.Delete(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "message %d: deleted (outbox action %d)\n", id, action)
-			return nil
+			return a.changeMessage(cmd.Context(), id, "deleted", func(l *outbox.Local) (int64, error) {
+				return l.Delete(cmd.Context(), id)
+			})
 		},
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,19 +53,7 @@ accounts:
 
 func (s *sendSetup) run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(holdoverBin(t), append([]string{"--config", s.cfg}, args...)...)
-	cmd.Env = append(os.Environ(), s.env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errb.String()
+	return runBinInput(t, s.env, stdin, append([]string{"--config", s.cfg}, args...)...)
 }
 
 func (s *sendSetup) sentCopies(t *testing.T, msgID string) int {
