@@ -225,7 +225,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
 	if switchSMTP != nil {
-		switchSMTP()
+		switchSMTP.commit()
 	}
 	// Endpoints stop first on shutdown, so no local change is accepted
 	// once the engines are winding down.

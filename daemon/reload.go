@@ -88,12 +88,16 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 			moves = append(moves, m)
 		}
 	}
-	var switchSMTP func()
+	var switchSMTP *smtpSwitch
 	if d.ctl != nil {
 		var err error
 		if switchSMTP, err = d.prepareSMTP(next); err != nil {
 			closeAll()
 			return err
+		}
+		if switchSMTP != nil {
+			prev := closeAll
+			closeAll = func() { prev(); switchSMTP.abort() }
 		}
 	}
 	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
@@ -120,7 +124,7 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 		m.ep.swap(m.addr, m.ln)
 	}
 	if switchSMTP != nil {
-		switchSMTP()
+		switchSMTP.commit()
 	}
 	return nil
 }

@@ -41,10 +41,15 @@ func smtpLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]smt
 	return keys, logins
 }
 
+// smtpSwitch is a prepared change of the SMTP endpoint: commit serves
+// the new address (and retires the old server), abort releases it.
+type smtpSwitch struct {
+	commit, abort func()
+}
+
 // prepareSMTP binds the endpoint for cfg when it differs from the running
-// one; it returns a function that switches to it (nil when nothing
-// changes).
-func (d *Daemon) prepareSMTP(cfg *config.Config) (func(), error) {
+// one (nil when nothing changes).
+func (d *Daemon) prepareSMTP(cfg *config.Config) (*smtpSwitch, error) {
 	keys, logins := smtpLogins(cfg)
 	addr := cfg.Listen.SMTP
 	if len(logins) == 0 {
@@ -63,7 +68,12 @@ func (d *Daemon) prepareSMTP(cfg *config.Config) (func(), error) {
 			return nil, fmt.Errorf("listen.smtp %s: %w", addr, err)
 		}
 	}
-	return func() {
+	abort := func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	return &smtpSwitch{abort: abort, commit: func() {
 		var srv *smtpd.Server
 		if ln != nil {
 			srv = smtpd.New(smtpd.Options{Submitter: d.local(cfg), Auth: smtpd.StaticAuth(logins), Log: d.log.With("endpoint", "smtp")})
@@ -83,7 +93,7 @@ func (d *Daemon) prepareSMTP(cfg *config.Config) (func(), error) {
 		if old != nil {
 			shutdownSMTP(old)
 		}
-	}, nil
+	}}, nil
 }
 
 func shutdownSMTP(srv *smtpd.Server) {
