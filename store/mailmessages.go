@@ -154,23 +154,46 @@ func (db *DB) MailUIDs(ctx context.Context, folderID int64) ([]uint32, error) {
 	return out, rows.Err()
 }
 
-// MailFlagsByUID returns the stored flags of a folder's messages.
-func (db *DB) MailFlagsByUID(ctx context.Context, folderID int64) (map[uint32]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid, flags FROM mail_messages WHERE remote_folder_id = ?`, folderID)
-	if err != nil {
-		return nil, fmt.Errorf("read flags: %w", err)
-	}
-	defer rows.Close()
+// MailFlagsOf returns the stored flags of some of a folder's messages,
+// by server UID.
+func (db *DB) MailFlagsOf(ctx context.Context, folderID int64, uids []uint32) (map[uint32]string, error) {
 	out := map[uint32]string{}
-	for rows.Next() {
-		var u uint32
-		var f string
-		if err := rows.Scan(&u, &f); err != nil {
+	for len(uids) > 0 {
+		n := min(len(uids), 500)
+		args := []any{folderID}
+		for _, u := range uids[:n] {
+			args = append(args, u)
+		}
+		rows, err := db.r.QueryContext(ctx, `SELECT remote_uid, flags FROM mail_messages WHERE remote_folder_id = ? AND remote_uid IN (`+placeholders(n)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read flags: %w", err)
+		}
+		for rows.Next() {
+			var u uint32
+			var f string
+			if err := rows.Scan(&u, &f); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[u] = f
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		out[u] = f
+		uids = uids[n:]
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// MailCount returns how many messages the server has in a folder as far
+// as the store knows, and the highest of their UIDs.
+func (db *DB) MailCount(ctx context.Context, folderID int64) (count int, maxUID uint32, err error) {
+	err = db.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(remote_uid), 0) FROM mail_messages WHERE remote_folder_id = ?`, folderID).Scan(&count, &maxUID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count messages: %w", err)
+	}
+	return count, maxUID, nil
 }
 
 // JoinFlags is the canonical stored form of a flag set (for comparisons).

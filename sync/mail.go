@@ -73,6 +73,8 @@ type MailRemote interface {
 	FlagsChangedSince(ctx context.Context, modseq uint64, fn func(FlagChange) error) error
 	// UIDs lists every UID in the selected folder.
 	UIDs(ctx context.Context) ([]uint32, error)
+	// UIDsFrom lists the UIDs from uid up (what arrived since a sync).
+	UIDsFrom(ctx context.Context, uid uint32) ([]uint32, error)
 	Close() error
 }
 

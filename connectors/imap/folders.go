@@ -280,6 +280,27 @@ func (s *Session) FlagsChangedSince(ctx context.Context, modseq uint64, fn func(
 	return err
 }
 
+// UIDsFrom implements sync.MailRemote.
+func (s *Session) UIDsFrom(ctx context.Context, uid uint32) ([]uint32, error) {
+	var out []uint32
+	err := s.guard(ctx, "imap search", func() error {
+		var set imap.UIDSet
+		set.AddRange(imap.UID(max(uid, 1)), 0)
+		data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		for _, u := range data.AllUIDs() {
+			// "n:*" always matches the highest UID, even below n.
+			if uint32(u) >= uid {
+				out = append(out, uint32(u))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // UIDs implements sync.MailRemote.
 func (s *Session) UIDs(ctx context.Context) ([]uint32, error) {
 	var out []uint32

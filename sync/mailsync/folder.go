@@ -35,37 +35,32 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 		return st, nil
 	}
 	st.Folders++
-	serverUIDs, err := r.UIDs(ctx)
+	localCount, maxLocal, err := e.opts.DB.MailCount(ctx, f.ID)
 	if err != nil {
 		return st, err
 	}
-	slices.Sort(serverUIDs)
-
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
-	if f.UIDValidity != 0 && sel.UIDValidity != f.UIDValidity {
-		e.log.Info("UIDVALIDITY changed; re-identifying stored messages", "folder", f.Name, "old", f.UIDValidity, "new", sel.UIDValidity)
-		if err := e.reidentify(ctx, r, f, sel.UIDValidity, serverUIDs, &st); err != nil {
-			return st, err
-		}
-		st.UIDValidityResets++
-		fullFlags = true
-		f.SyncedUID = 0
-	}
-
-	localUIDs, err := e.opts.DB.MailUIDs(ctx, f.ID)
-	if err != nil {
-		return st, err
-	}
-	gone := difference(localUIDs, serverUIDs)
-	if len(gone) > 0 {
-		// A message whose move or deletion is being replayed leaves the
-		// folder before the replay's outcome is recorded: the outbox, not
-		// this pass, decides where it is.
-		moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
+	var missing, gone []uint32
+	listed := false
+	if f.UIDValidity != 0 && sel.UIDValidity == f.UIDValidity {
+		// The common case, new mail: list only the UIDs above the stored
+		// ones. If the counts then add up, nothing was expunged, and the
+		// folder's full UID list need not be compared.
+		newUIDs, err := r.UIDsFrom(ctx, maxLocal+1)
 		if err != nil {
 			return st, err
 		}
-		gone = slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] })
+		if localCount+len(newUIDs) == int(sel.Messages) {
+			missing, listed = newUIDs, true
+		}
+	}
+	if !listed {
+		if missing, gone, err = e.compareAll(ctx, r, f, sel, &st); err != nil {
+			return st, err
+		}
+		if st.UIDValidityResets > 0 {
+			fullFlags = true
+		}
 	}
 	if len(gone) > 0 {
 		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, gone) })
@@ -76,7 +71,7 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	}
 
 	// Flags of messages we already have; new ones come with their own.
-	if len(localUIDs) > len(gone) {
+	if localCount > len(gone) {
 		n, err := e.syncFlags(ctx, r, f, fullFlags)
 		if err != nil {
 			return st, err
@@ -84,14 +79,13 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 		st.FlagChanges += n
 	}
 
-	missing := difference(serverUIDs, localUIDs)
 	if err := e.fetchNew(ctx, r, f, missing, &st); err != nil {
 		return st, err
 	}
 
-	syncedUID := f.SyncedUID
-	if len(serverUIDs) > 0 {
-		syncedUID = max(syncedUID, serverUIDs[len(serverUIDs)-1])
+	_, syncedUID, err := e.opts.DB.MailCount(ctx, f.ID)
+	if err != nil {
+		return st, err
 	}
 	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		return tx.SetMailFolderState(ctx, f.ID, store.FolderSyncState{
@@ -102,14 +96,46 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	return st, err
 }
 
+// compareAll lists every UID of the folder and compares it with the
+// store: after a UIDVALIDITY change (re-identifying the messages), and
+// whenever the counts show that something was expunged. It returns the
+// UIDs to fetch and the ones gone from the server.
+func (e *Engine) compareAll(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, st *Stats) (missing, gone []uint32, err error) {
+	serverUIDs, err := r.UIDs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(serverUIDs)
+	if f.UIDValidity != 0 && sel.UIDValidity != f.UIDValidity {
+		e.log.Info("UIDVALIDITY changed; re-identifying stored messages", "folder", f.Name, "old", f.UIDValidity, "new", sel.UIDValidity)
+		if err := e.reidentify(ctx, r, f, sel.UIDValidity, serverUIDs, st); err != nil {
+			return nil, nil, err
+		}
+		st.UIDValidityResets++
+	}
+	localUIDs, err := e.opts.DB.MailUIDs(ctx, f.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	gone = difference(localUIDs, serverUIDs)
+	if len(gone) > 0 {
+		// A message whose move or deletion is being replayed leaves the
+		// folder before the replay's outcome is recorded: the outbox, not
+		// this pass, decides where it is.
+		moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
+		if err != nil {
+			return nil, nil, err
+		}
+		gone = slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] })
+	}
+	return difference(serverUIDs, localUIDs), gone, nil
+}
+
 // syncFlags applies the server's flags to stored messages: only those
 // changed since the recorded HIGHESTMODSEQ with CONDSTORE, all of them
 // otherwise. It returns how many messages changed.
 func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (int, error) {
-	stored, err := e.opts.DB.MailFlagsByUID(ctx, f.ID)
-	if err != nil {
-		return 0, err
-	}
+
 	// A local flag change still queued wins until it is replayed (then
 	// the server's MODSEQ moves and the next pass reads the merged flags).
 	queued, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
@@ -120,15 +146,34 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	if full {
 		since = 0
 	}
-	var changes []hsync.FlagChange
+	var reported []hsync.FlagChange
 	err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
-		if old, ok := stored[c.UID]; ok && !queued[c.UID] && old != store.JoinFlags(c.Flags) {
-			changes = append(changes, c)
+		if !queued[c.UID] {
+			reported = append(reported, c)
 		}
 		return nil
 	})
-	if err != nil || len(changes) == 0 {
+	if err != nil || len(reported) == 0 {
 		return 0, err
+	}
+	// Read back only what the server reported (all of it without
+	// CONDSTORE, a few with it).
+	uids := make([]uint32, len(reported))
+	for i, c := range reported {
+		uids[i] = c.UID
+	}
+	stored, err := e.opts.DB.MailFlagsOf(ctx, f.ID, uids)
+	if err != nil {
+		return 0, err
+	}
+	var changes []hsync.FlagChange
+	for _, c := range reported {
+		if old, ok := stored[c.UID]; ok && old != store.JoinFlags(c.Flags) {
+			changes = append(changes, c)
+		}
+	}
+	if len(changes) == 0 {
+		return 0, nil
 	}
 	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		for _, c := range changes {
