@@ -17,6 +17,7 @@ needs=(
 	"htpasswd                      apache2-utils"
 	"mbsync                        isync"
 	"/usr/bin/time                 time"
+	"systemd-analyze               systemd"
 	"useradd                       passwd"
 )
 
@@ -49,5 +50,5 @@ fi
 
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time passwd
+	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time systemd passwd
 echo "install-test-deps: done"
