@@ -64,11 +64,13 @@ func (a *app) outboxCmd() *cobra.Command {
 			if allDead == (len(args) == 1) || len(args) > 1 {
 				return fmt.Errorf("give one action ID or --all-dead")
 			}
-			_, db, err := a.openStore(cmd.Context())
+			_, db, l, err := a.localAPI(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			// A running daemon replays at once rather than at its next poll.
+			defer l.Notify("", "")
 			if allDead {
 				n, err := db.RetryAllDead(cmd.Context())
 				if err != nil {
