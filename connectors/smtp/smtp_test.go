@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/holdover/holdover/internal/faultproxy"
+	"github.com/holdover/holdover/internal/testenv"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -265,7 +266,7 @@ func TestNoAuthOfferedIsAuth(t *testing.T) {
 }
 
 func TestTLSModesDeliver(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := testenv.SelfSigned(t)
 	for _, tt := range []struct {
 		mode sinkMode
 		tls  string
@@ -304,7 +305,7 @@ func TestStartTLSNotOfferedIsRefusedBeforeAnyCredential(t *testing.T) {
 }
 
 func TestUntrustedCertificateIsAuth(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := testenv.SelfSigned(t)
 	tests := []struct {
 		name string
 		mode sinkMode
