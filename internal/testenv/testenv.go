@@ -254,3 +254,16 @@ func (r runAs) chown(t testing.TB, paths ...string) {
 		}
 	}
 }
+
+// RunWithoutSystemConfig runs m with HOLDOVER_SYSTEM_DIR pointing at an
+// empty directory, so tests never read a real /etc/holdover on the
+// machine that runs them. Call it from TestMain.
+func RunWithoutSystemConfig(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "holdover-sysdir-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("HOLDOVER_SYSTEM_DIR", filepath.Join(dir, "none"))
+	return m.Run()
+}
