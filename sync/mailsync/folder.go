@@ -53,13 +53,14 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	if err != nil {
 		return st, err
 	}
-	if err := e.applyListing(ctx, r, f, sel, d, fullFlags, &st); err != nil {
+	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, &st)
+	if err != nil {
 		return st, err
 	}
 	return st, e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		return tx.SetMailFolderState(ctx, f.ID, store.FolderSyncState{
-			UIDValidity: sel.UIDValidity, UIDNext: sel.UIDNext, HighestModSeq: sel.HighestModSeq,
-			Messages: sel.Messages, SyncedUID: d.watermark(sel),
+			UIDValidity: rec.UIDValidity, UIDNext: rec.UIDNext, HighestModSeq: rec.HighestModSeq,
+			Messages: rec.Messages, SyncedUID: d.watermark(rec),
 		})
 	})
 }
@@ -79,24 +80,28 @@ func (d listing) watermark(sel hsync.FolderState) uint32 {
 }
 
 // applyListing removes what is gone, reads changed flags and fetches
-// what is missing.
-func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, st *Stats) error {
+// what is missing. It returns the folder state to record: SELECT's, with
+// HIGHESTMODSEQ held below a flag change it had to leave for later.
+func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, st *Stats) (hsync.FolderState, error) {
 	if len(d.gone) > 0 {
 		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, d.gone) })
 		if err != nil {
-			return err
+			return sel, err
 		}
 		st.Expunged += len(d.gone)
 	}
 	// Flags of messages we already have; new ones come with their own.
 	if sel.Messages > uint32(len(d.missing)) {
-		n, err := e.syncFlags(ctx, r, f, fullFlags)
+		n, held, err := e.syncFlags(ctx, r, f, fullFlags)
 		if err != nil {
-			return err
+			return sel, err
 		}
 		st.FlagChanges += n
+		if held > 0 {
+			sel.HighestModSeq = min(sel.HighestModSeq, held-1)
+		}
 	}
-	return e.fetchNew(ctx, r, f, d.missing, st)
+	return sel, e.fetchNew(ctx, r, f, d.missing, st)
 }
 
 // listAbove is the incremental listing of a folder whose UIDVALIDITY is
@@ -183,14 +188,18 @@ func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, gone []uint3
 
 // syncFlags applies the server's flags to stored messages: only those
 // changed since the recorded HIGHESTMODSEQ with CONDSTORE, all of them
-// otherwise. It returns how many messages changed.
-func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (int, error) {
-
-	// A local flag change still queued wins until it is replayed (then
-	// the server's MODSEQ moves and the next pass reads the merged flags).
+// otherwise. It returns how many messages changed, and the lowest MODSEQ
+// it had to leave unread (0 when none): the folder's recorded
+// HIGHESTMODSEQ must stay below it.
+func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (changed int, held uint64, err error) {
+	// A local flag change still queued wins until it is replayed. Its
+	// replay may already have reached the server (a MODSEQ this pass
+	// sees) while the outbox has not recorded it: the message's flags are
+	// then read again by the next pass, because the recorded
+	// HIGHESTMODSEQ is held below the skipped MODSEQ.
 	queued, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	since := f.HighestModSeq
 	if full {
@@ -200,11 +209,13 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
 		if !queued[c.UID] {
 			reported = append(reported, c)
+		} else if c.ModSeq > 0 && (held == 0 || c.ModSeq < held) {
+			held = c.ModSeq
 		}
 		return nil
 	})
 	if err != nil || len(reported) == 0 {
-		return 0, err
+		return 0, held, err
 	}
 	// Read back only what the server reported (all of it without
 	// CONDSTORE, a few with it).
@@ -214,7 +225,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	}
 	stored, err := e.opts.DB.MailFlagsOf(ctx, f.ID, uids)
 	if err != nil {
-		return 0, err
+		return 0, held, err
 	}
 	var changes []hsync.FlagChange
 	for _, c := range reported {
@@ -223,7 +234,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 		}
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		return 0, held, nil
 	}
 	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		for _, c := range changes {
@@ -233,7 +244,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 		}
 		return nil
 	})
-	return len(changes), err
+	return len(changes), held, err
 }
 
 // reidentify maps stored messages to the UIDs of a folder whose

@@ -93,3 +93,50 @@ func TestConcurrentMovesByAnotherClientLeaveNoGhostAndMissNothing(t *testing.T) 
 		}
 	}
 }
+
+// otherClientFlag adds flags to a message, found by Message-ID, on the
+// other client's session.
+func (e *env) otherClientFlag(t *testing.T, folder, msgID string, flags ...imap.Flag) {
+	t.Helper()
+	if _, err := e.c.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.c.Unselect().Wait() }()
+	data, err := e.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
+	if err != nil || len(data.AllUIDs()) != 1 {
+		t.Fatalf("find %s in %s: %v %v", msgID, folder, data, err)
+	}
+	var set imap.UIDSet
+	set.AddNum(data.AllUIDs()...)
+	if err := e.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: flags}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A sync pass that meets a flag change whose replay reached the server
+// before the outbox recorded it must read that message's flags again
+// later: the replay's MODSEQ (here: the server's state when the local
+// change and another client's met) may carry another client's change
+// too, and a recorded HIGHESTMODSEQ past it would hide that for good.
+func TestFlagsSkippedForAQueuedChangeAreReadOnceItIsReplayed(t *testing.T) {
+	e := setup(t, 1)
+	ctx := context.Background()
+	m := e.message(t, "m0")
+	if _, err := e.local.Flag(ctx, m.ID, []string{`\Seen`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The replay's STORE has landed, together with another client's flag,
+	// but the outbox has not recorded the outcome yet.
+	e.otherClientFlag(t, "INBOX", "ob-0@example.com", imap.FlagSeen, imap.FlagAnswered)
+	e.sync(t)
+	if got := e.message(t, "m0"); has(got.Flags, `\Answered`) {
+		t.Fatalf("a pass overwrote the flags of a message with a queued change: %v", got.Flags)
+	}
+	e.start(t)
+	waitFor(t, "replay", 10*time.Second, func() bool { return outboxStates(t, e.db)[store.OutboxDone] == 1 })
+	e.stop()
+	e.sync(t)
+	if got := e.message(t, "m0"); !got.Seen() || !has(got.Flags, `\Answered`) {
+		t.Fatalf("mirror flags after the replay = %v, want the server's (\\Seen \\Answered)", got.Flags)
+	}
+}
