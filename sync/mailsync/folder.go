@@ -20,6 +20,13 @@ func unchanged(f store.MailFolder, st hsync.FolderState, caps hsync.MailCaps) bo
 }
 
 func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, error) {
+	st, _, err := e.syncFolderAt(ctx, r, f)
+	return st, err
+}
+
+// syncFolderAt syncs a folder and returns also the state SELECT reported
+// at the start of the pass: what the mirror equals once the pass is done.
+func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, hsync.FolderState, error) {
 	var st Stats
 	caps := r.Caps()
 	// SELECT rather than STATUS: Dovecot answered STATUS on a long-lived
@@ -28,11 +35,11 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	// always current and costs the same single round trip.
 	sel, err := r.Select(ctx, f.Name)
 	if err != nil {
-		return st, err
+		return st, sel, err
 	}
 	if unchanged(f, sel, caps) {
 		st.Skipped++
-		return st, nil
+		return st, sel, nil
 	}
 	st.Folders++
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
@@ -42,7 +49,7 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 		d, err = e.compareAll(ctx, r, f)
 	case sel.UIDValidity != f.UIDValidity:
 		if err := e.reidentify(ctx, r, f, sel.UIDValidity, &st); err != nil {
-			return st, err
+			return st, sel, err
 		}
 		st.UIDValidityResets++
 		fullFlags = true
@@ -51,13 +58,13 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 		d, err = e.listAbove(ctx, r, f, sel)
 	}
 	if err != nil {
-		return st, err
+		return st, sel, err
 	}
 	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, &st)
 	if err != nil {
-		return st, err
+		return st, sel, err
 	}
-	return st, e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+	return st, sel, e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		return tx.SetMailFolderState(ctx, f.ID, store.FolderSyncState{
 			UIDValidity: rec.UIDValidity, UIDNext: rec.UIDNext, HighestModSeq: rec.HighestModSeq,
 			Messages: rec.Messages, SyncedUID: d.watermark(rec),
