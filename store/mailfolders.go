@@ -151,3 +151,19 @@ func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]Folder
 	}
 	return out, rows.Err()
 }
+
+// OldestMailVerification returns the oldest verified_at among an
+// account's folders (zero when one was never verified) and how many
+// folders there are.
+func (db *DB) OldestMailVerification(ctx context.Context, account string) (time.Time, int, error) {
+	var oldest sql.NullInt64
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT min(coalesce(verified_at, 0)), count(*) FROM mail_folders WHERE account = ?`, account).Scan(&oldest, &n)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("mail verification of %s: %w", account, err)
+	}
+	if !oldest.Valid || oldest.Int64 == 0 {
+		return time.Time{}, n, nil
+	}
+	return time.UnixMilli(oldest.Int64).UTC(), n, nil
+}
