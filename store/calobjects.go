@@ -239,10 +239,14 @@ func (tx *Tx) MarkCalDeleted(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SetCalSynced records that the server has the object's data now, with
-// this ETag.
-func (tx *Tx) SetCalSynced(ctx context.Context, id int64, etag string) error {
-	if _, err := tx.exec(ctx, `UPDATE cal_objects SET etag = ?, local_state = '' WHERE id = ?`, etag, id); err != nil {
+// SetCalSynced records that the server has sent, with this ETag: the
+// object is synced if its data is still what was sent; a local edit made
+// meanwhile stays queued (as a modification: the object is on the server
+// now).
+func (tx *Tx) SetCalSynced(ctx context.Context, id int64, etag string, sent []byte) error {
+	_, err := tx.exec(ctx, `UPDATE cal_objects SET etag = ?,
+		local_state = CASE WHEN data = ? THEN '' WHEN local_state = 'created' THEN 'modified' ELSE local_state END WHERE id = ?`, etag, sent, id)
+	if err != nil {
 		return fmt.Errorf("record calendar object %d: %w", id, err)
 	}
 	return nil

@@ -117,3 +117,12 @@ func (tx *Tx) OpenConflictOn(ctx context.Context, account, targetKey string) (Co
 	}
 	return c, err == nil, err
 }
+
+// OpenConflictOfOutbox returns the open conflict an action met, if any.
+func (db *DB) OpenConflictOfOutbox(ctx context.Context, outboxID int64) (Conflict, bool, error) {
+	c, err := scanConflict(db.r.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE outbox_id = ? AND resolved_at IS NULL ORDER BY id DESC LIMIT 1`, outboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}

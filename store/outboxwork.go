@@ -180,3 +180,12 @@ func (db *DB) SetOutboxPhase(ctx context.Context, id int64, phase string) error 
 		return nil
 	})
 }
+
+// RequeueOutbox makes an action pending again, due now, in a transaction
+// that changes what it will send (a conflict resolved for the local side).
+func (tx *Tx) RequeueOutbox(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, phase = '', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2`, tx.now, id); err != nil {
+		return fmt.Errorf("requeue outbox action %d: %w", id, err)
+	}
+	return nil
+}

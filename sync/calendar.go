@@ -87,3 +87,7 @@ type CalendarRemote interface {
 	// unconditionally).
 	Delete(ctx context.Context, href, ifMatch string) error
 }
+
+// ErrObjectNotFound is wrapped by CalendarRemote.Get for an object the
+// server does not have (404 or 410).
+var ErrObjectNotFound = errors.New("no such calendar object on the server")
