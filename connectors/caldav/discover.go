@@ -76,8 +76,7 @@ func (c *Client) discoverHome(ctx context.Context) (home string, self *hsync.Rem
 		return "", nil, err
 	}
 	if principal != "" && !sameCollection(principal, at) {
-		op := opName("PROPFIND", principal)
-		_, r, err := c.propfindFollow(ctx, op, principal, propfindBody("C:calendar-home-set"))
+		_, r, err := c.propfindFollow(ctx, principal, propfindBody("C:calendar-home-set"))
 		if err != nil {
 			return "", nil, err
 		}
@@ -94,8 +93,7 @@ func (c *Client) discoverHome(ctx context.Context) (home string, self *hsync.Rem
 // /.well-known/caldav first) and returns where the answer came from.
 func (c *Client) discoveryStart(ctx context.Context) (string, *response, error) {
 	if c.start == "/" {
-		op := opName("PROPFIND", "/.well-known/caldav")
-		at, r, err := c.propfindFollow(ctx, op, "/.well-known/caldav", discoveryBody)
+		at, r, err := c.propfindFollow(ctx, "/.well-known/caldav", discoveryBody)
 		if err == nil {
 			return at, r, nil
 		}
@@ -107,13 +105,14 @@ func (c *Client) discoveryStart(ctx context.Context) (string, *response, error) 
 			return "", nil, err
 		}
 	}
-	return c.propfindFollow(ctx, opName("PROPFIND", c.start), c.start, discoveryBody)
+	return c.propfindFollow(ctx, c.start, discoveryBody)
 }
 
 // propfindFollow runs a depth-0 PROPFIND on path, following redirects on
 // the same host, and returns the final path and the response for it.
-func (c *Client) propfindFollow(ctx context.Context, op, path string, body []byte) (string, *response, error) {
+func (c *Client) propfindFollow(ctx context.Context, path string, body []byte) (string, *response, error) {
 	for hop := 0; ; hop++ {
+		op := opName("PROPFIND", path)
 		resp, err := c.do(ctx, op, request{method: "PROPFIND", path: path, depth: "0", body: body, ctype: xmlType})
 		if err != nil {
 			return "", nil, err
@@ -136,21 +135,29 @@ func (c *Client) propfindFollow(ctx context.Context, op, path string, body []byt
 	}
 }
 
-// readSelf reads a depth-0 multistatus: the one response about path (a
-// server may name it with or without a trailing slash, or by full URL).
+// readSelf reads a depth-0 multistatus: the response about path (a server
+// may name it with or without a trailing slash, or by full URL), else the
+// first one (a depth-0 answer is about one resource; some servers name it
+// by another path, such as the principal a well-known URI stands for).
 func (c *Client) readSelf(ctx context.Context, op string, resp *http.Response, path string) (*response, error) {
 	defer resp.Body.Close()
-	var self *response
+	var self, first *response
 	_, err := readMultistatus(resp.Body, func(r *response) error {
 		h, err := c.resolve(path, r.href())
 		if err != nil {
 			return err
+		}
+		if first == nil {
+			first = r
 		}
 		if self == nil && sameCollection(h, path) {
 			self = r
 		}
 		return nil
 	})
+	if self == nil {
+		self = first
+	}
 	if err != nil {
 		var cb callbackError
 		if errors.As(err, &cb) {

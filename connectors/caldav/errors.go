@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode"
 
@@ -53,7 +54,9 @@ func (c *Client) readStatusError(resp *http.Response) *statusError {
 		e.Condition = precondition(body)
 	}
 	if e.Condition.Local == "" && !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-		e.Text = c.scrub(oneLine(string(body), 200))
+		// Some servers (go-webdav) start their text with the status line.
+		text := strings.TrimPrefix(oneLine(string(body), 200), e.Status)
+		e.Text = c.scrub(strings.TrimLeft(text, ": "))
 	}
 	return e
 }
@@ -100,7 +103,7 @@ func kindOfStatus(e *statusError) hsync.Kind {
 		return hsync.Permanent
 	case code >= 500:
 		return hsync.Transient
-	case code >= 400, code >= 300 && code < 400:
+	case code >= 300:
 		return hsync.Permanent
 	}
 	return hsync.Transient
@@ -128,6 +131,11 @@ func (c *Client) collectionErr(op string, resp *http.Response) error {
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return hsync.Errorf(hsync.Transient, op, ctxErr)
+	}
+	// net/http's *url.Error repeats the method and URL that op names.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
 	var certErr *tls.CertificateVerificationError
 	var hostErr x509.HostnameError

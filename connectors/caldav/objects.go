@@ -185,9 +185,9 @@ func (c *Client) multigetBatch(ctx context.Context, op, cal string, batch []stri
 	for _, h := range batch {
 		asked[h] = true
 	}
-	// Depth is ignored by the server for this report (RFC 4791 §7.9);
-	// "1" is sent because some older servers insist on it.
-	resp, err := c.do(ctx, op, request{method: "REPORT", path: cal, depth: "1", body: multigetBody(batch), ctype: xmlType})
+	// No Depth header: RFC 4791 §7.9 has servers ignore it and clients
+	// not send it.
+	resp, err := c.do(ctx, op, request{method: "REPORT", path: cal, body: multigetBody(batch), ctype: xmlType})
 	if err != nil {
 		return err
 	}
