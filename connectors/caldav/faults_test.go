@@ -264,3 +264,29 @@ func TestFaultPutWithoutETagReadsItByPropfind(t *testing.T) {
 		t.Fatalf("Put = %q, %v after %d PROPFINDs", tag, err, propfinds.Load())
 	}
 }
+
+func TestFaultETagsLeavesOutTheCollectionAndSubCollections(t *testing.T) {
+	_, c := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusMultiStatus)
+		prop := func(href, rtype, etag string) string {
+			return `<D:response><D:href>` + href + `</D:href><D:propstat><D:prop><D:resourcetype>` + rtype +
+				`</D:resourcetype><D:getetag>` + etag + `</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`
+		}
+		io.WriteString(w, `<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">`+
+			prop("/cal", `<D:collection/><C:calendar/>`, `"ctag"`)+
+			prop("/cal/sub/", `<D:collection/>`, `"sub"`)+
+			prop("x.ics", ``, `"x"`)+ // relative to the request URL
+			prop("/cal/y.ics", ``, `y`)+
+			`<D:response><D:href>/cal/z.ics</D:href><D:status>HTTP/1.1 403 Forbidden</D:status></D:response>`+
+			`</D:multistatus>`)
+	})
+	refs, err := c.ETags(context.Background(), "/cal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hsync.ObjectRef{{Href: "/cal/x.ics", ETag: `"x"`}, {Href: "/cal/y.ics", ETag: `"y"`}}
+	if len(refs) != 2 || refs[0] != want[0] || refs[1] != want[1] {
+		t.Fatalf("ETags = %+v, want %+v", refs, want)
+	}
+}
