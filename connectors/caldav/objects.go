@@ -226,6 +226,10 @@ func (c *Client) Get(ctx context.Context, href string) (hsync.CalObject, error) 
 	if err != nil {
 		return hsync.CalObject{}, err
 	}
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		e := c.readStatusError(resp)
+		return hsync.CalObject{}, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("%w: %w", hsync.ErrObjectNotFound, e))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return hsync.CalObject{}, c.statusErr(op, resp)
 	}

@@ -303,6 +303,9 @@ func TestRadicaleConditionalWritesNeverOverwrite(t *testing.T) {
 	}
 	_, err = c.Get(ctx, href)
 	kindIs(t, "get of a deleted object", err, hsync.Permanent)
+	if !errors.Is(err, hsync.ErrObjectNotFound) {
+		t.Errorf("get of a deleted object: %v, want ErrObjectNotFound", err)
+	}
 }
 
 func TestRadicaleWrongPasswordIsAuthAndNeverQuoted(t *testing.T) {
