@@ -120,3 +120,33 @@ func TestRunnerVerifiesAndRepairsAfterAnOutageEnds(t *testing.T) {
 	})
 	f.assertMirror(t)
 }
+
+// Mail that arrives after a pass but before IDLE watches the folder (the
+// daemon's start, a reconnect) is not reported by IDLE itself: the EXISTS
+// of the IDLE session's SELECT pokes a pass that covers the gap, instead
+// of leaving it for the next poll (a guard: nothing else would).
+func TestMailArrivingBeforeIdleStartsIsNotLeftForThePoll(t *testing.T) {
+	srv := startServer(t)
+	srv.appendMsg(t, "INBOX", msg("first@example.com", "first", "x"), t0)
+	f := newFixture(t, srv)
+	cfg := srv.config()
+	r := &mailsync.Runner{
+		Engine:   f.eng,
+		Interval: time.Hour,
+		IdleDial: func(ctx context.Context) (hsync.MailIdler, error) {
+			// The gap: the first pass is done, IDLE not started yet.
+			waitFor(t, 5*time.Second, "initial pass", func() bool { return countMessages(t, f.db) == 1 })
+			srv.appendMsg(t, "INBOX", msg("in-the-gap@example.com", "gap", "y"), t0)
+			return imapconn.Dial(ctx, cfg)
+		},
+		Health: &hsync.Health{DB: f.db},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, 3*time.Second, "the message that arrived in the gap", func() bool { return countMessages(t, f.db) == 2 })
+}
