@@ -189,3 +189,25 @@ func (tx *Tx) RequeueOutbox(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// ExpediteFailed makes an account's failed actions of kinds due now: the
+// provider just answered (a sync pass succeeded), so waiting out their
+// backoff would only leave the queue stalled after a short outage. It
+// returns how many were brought forward.
+func (db *DB) ExpediteFailed(ctx context.Context, account string, kinds []string) (int64, error) {
+	if len(kinds) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := db.Write(ctx, func(tx *Tx) error {
+		ph, kargs := kindArgs(kinds)
+		args := append([]any{tx.now, account}, kargs...)
+		res, err := tx.exec(ctx, `UPDATE outbox SET next_attempt_at = ?1 WHERE account = ?2 AND state = 'failed' AND next_attempt_at > ?1 AND kind IN (`+ph+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("expedite failed actions: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

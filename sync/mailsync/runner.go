@@ -28,6 +28,10 @@ type Runner struct {
 	Health      *hsync.Health
 	// Retry spaces out passes after failures and IDLE reconnects.
 	Retry backoff.Policy
+	// Answered, when set, is called after each successful pass: the
+	// provider is up (the daemon brings the queue's failed actions
+	// forward).
+	Answered func(context.Context)
 
 	once     gosync.Once
 	requests chan request
@@ -153,6 +157,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			failures = 0
 			if r.Health != nil {
 				r.Health.Success(ctx, r.Engine.opts.Account, "imap")
+			}
+			if r.Answered != nil {
+				r.Answered(ctx)
 			}
 			if res.stats.New+res.stats.Expunged+res.stats.FlagChanges > 0 {
 				r.Engine.log.Info("mail synced", "new", res.stats.New, "downloaded", res.stats.Downloaded,
