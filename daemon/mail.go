@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/calsync"
 	"github.com/holdover/holdover/sync/mailsync"
 	"github.com/holdover/holdover/sync/outbox"
 )
@@ -43,6 +45,7 @@ func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog
 type accountRunner struct {
 	acct    config.Account
 	mail    *mailsync.Runner
+	cal     *calsync.Runner
 	workers map[string]*outbox.Worker // by service
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -112,17 +115,43 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		}
 		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, VerifyEvery: verifyEvery(cfg), IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 	}
+	if hasCalendar(a) {
+		eng, err := calEngine(a, d.db, log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.cal = &calsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
+	}
 	r.workers = map[string]*outbox.Worker{}
+	if hasCalendar(a) {
+		remote, err := calRemote(a)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.workers["caldav"] = calWorker(d.db, a, remote, log, d.opts.Retry)
+	}
 	if a.Mail != nil && a.Mail.IMAP != nil {
 		r.workers["imap"] = imapWorker(d.db, a, log, d.opts.Retry)
 	}
 	if a.Mail != nil && a.Mail.SMTP != nil {
 		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge)
 	}
+	if r.mail != nil {
+		r.mail.Answered = d.expedite(a.Name, "imap", r.workers["imap"])
+	}
+	if r.cal != nil {
+		r.cal.Answered = d.expedite(a.Name, "caldav", r.workers["caldav"])
+	}
 	var wg gosync.WaitGroup
 	if r.mail != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.mail.Run(actx) }()
+	}
+	if r.cal != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.cal.Run(actx) }()
 	}
 	for _, w := range r.workers {
 		wg.Add(1)
@@ -132,7 +161,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		wg.Wait()
 		close(r.done)
 	}()
-	log.Info("account started", "mail", r.mail != nil, "outbox", len(r.workers))
+	log.Info("account started", "mail", r.mail != nil, "calendar", r.cal != nil, "outbox", len(r.workers))
 	return r, nil
 }
 
@@ -150,9 +179,10 @@ func (d *Daemon) stopAccounts() {
 
 // SyncResult is one account's outcome of a requested pass.
 type SyncResult struct {
-	Account string         `json:"account"`
-	Mail    mailsync.Stats `json:"mail"`
-	Error   string         `json:"error,omitempty"`
+	Account  string         `json:"account"`
+	Mail     mailsync.Stats `json:"mail"`
+	Calendar *calsync.Stats `json:"calendar,omitempty"`
+	Error    string         `json:"error,omitempty"`
 }
 
 // SyncNow implements control.Daemon.
@@ -186,12 +216,19 @@ func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, err
 	var out []SyncResult
 	for _, r := range targets {
 		res := SyncResult{Account: r.acct.Name}
+		var errs []error
 		if r.mail != nil {
 			st, err := r.mail.SyncNow(ctx)
 			res.Mail = st
-			if err != nil {
-				res.Error = err.Error()
-			}
+			errs = append(errs, err)
+		}
+		if r.cal != nil {
+			st, err := r.cal.SyncNow(ctx)
+			res.Calendar = &st
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			res.Error = err.Error()
 		}
 		out = append(out, res)
 	}
@@ -237,4 +274,24 @@ func (d *Daemon) VerifyNow(ctx context.Context, account string, repair bool) (an
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// expedite returns what a sync loop calls after a successful pass: the
+// provider answers, so the service's failed actions are due now, and its
+// worker is woken (a short outage never leaves the queue waiting out a
+// long backoff).
+func (d *Daemon) expedite(account, service string, w *outbox.Worker) func(context.Context) {
+	return func(ctx context.Context) {
+		if w == nil {
+			return
+		}
+		n, err := d.db.ExpediteFailed(ctx, account, outbox.ServiceKinds[service])
+		if err != nil {
+			d.log.Warn("cannot bring failed actions forward", "account", account, "service", service, "err", err)
+			return
+		}
+		if n > 0 {
+			w.Wake()
+		}
+	}
 }

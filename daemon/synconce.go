@@ -12,6 +12,7 @@ import (
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/calsync"
 	"github.com/holdover/holdover/sync/mailsync"
 )
 
@@ -27,11 +28,11 @@ type SyncOnceOptions struct {
 // data directory it asks that daemon to do it instead (two processes never
 // sync one account at once), and reports Delegated.
 func SyncOnce(ctx context.Context, cfg *config.Config, opts SyncOnceOptions) (results []SyncResult, delegated bool, err error) {
-	if opts.Only != "" && opts.Only != "mail" {
-		return nil, false, fmt.Errorf("--only %q: only mail can be synced so far", opts.Only)
+	if opts.Only != "" && opts.Only != "mail" && opts.Only != "calendar" {
+		return nil, false, fmt.Errorf("--only %q: want mail or calendar", opts.Only)
 	}
 	delegated, err = onMailEngines(ctx, cfg, engineRun{
-		account: opts.Account, log: opts.Log, progress: opts.Progress,
+		account: opts.Account, log: opts.Log, progress: opts.Progress, skipMail: opts.Only == "calendar",
 		delegate: func(c *control.Client) error {
 			raw, err := c.SyncNow(ctx, opts.Account)
 			if err != nil {
@@ -39,19 +40,48 @@ func SyncOnce(ctx context.Context, cfg *config.Config, opts SyncOnceOptions) (re
 			}
 			return json.Unmarshal(raw, &results)
 		},
-		each: func(a config.Account, eng *mailsync.Engine) error {
+		each: func(a config.Account, db *store.DB, eng *mailsync.Engine, log *slog.Logger) error {
 			res := SyncResult{Account: a.Name}
-			var err error
+			var errs []error
 			if eng != nil {
-				if res.Mail, err = eng.SyncOnce(ctx); err != nil {
-					res.Error = err.Error()
-				}
+				var err error
+				res.Mail, err = eng.SyncOnce(ctx)
+				errs = append(errs, recordHealth(ctx, db, a.Name, "imap", err))
+			}
+			if hasCalendar(a) && opts.Only != "mail" {
+				st, err := syncCalendarOnce(ctx, a, db, log)
+				res.Calendar = &st
+				errs = append(errs, recordHealth(ctx, db, a.Name, "caldav", err))
+			}
+			err := errors.Join(errs...)
+			if err != nil {
+				res.Error = err.Error()
 			}
 			results = append(results, res)
 			return err
 		},
 	})
 	return results, delegated, err
+}
+
+// syncCalendarOnce runs one calendar pass of an account in this process.
+func syncCalendarOnce(ctx context.Context, a config.Account, db *store.DB, log *slog.Logger) (calsync.Stats, error) {
+	eng, err := calEngine(a, db, log)
+	if err != nil {
+		return calsync.Stats{}, err
+	}
+	return eng.SyncOnce(ctx)
+}
+
+// recordHealth notes the outcome of a pass of a service, and returns err.
+func recordHealth(ctx context.Context, db *store.DB, account, service string, err error) error {
+	health := hsync.Health{DB: db}
+	if err != nil {
+		health.Failure(ctx, account, service, 1, err)
+		return fmt.Errorf("%s: %w", service, err)
+	}
+	health.Success(ctx, account, service)
+	return nil
 }
 
 // VerifyOptions configure VerifyOnce.
@@ -77,11 +107,12 @@ func VerifyOnce(ctx context.Context, cfg *config.Config, opts VerifyOptions) (re
 			}
 			return json.Unmarshal(raw, &results)
 		},
-		each: func(a config.Account, eng *mailsync.Engine) error {
+		each: func(a config.Account, db *store.DB, eng *mailsync.Engine, _ *slog.Logger) error {
 			res := VerifyResult{Account: a.Name}
 			var err error
 			if eng != nil {
-				if res.Mail, err = eng.Verify(ctx, mode); err != nil {
+				res.Mail, err = eng.Verify(ctx, mode)
+				if err = recordHealth(ctx, db, a.Name, "imap", err); err != nil {
 					res.Error = err.Error()
 				}
 			}
@@ -98,9 +129,11 @@ type engineRun struct {
 	account  string
 	log      *slog.Logger
 	progress func(mailsync.Progress)
+	skipMail bool // each gets no mail engine
 	delegate func(*control.Client) error
-	// each gets a nil engine for an account without mail.
-	each func(config.Account, *mailsync.Engine) error
+	// each gets a nil engine for an account without mail; it records the
+	// services' health itself.
+	each func(config.Account, *store.DB, *mailsync.Engine, *slog.Logger) error
 }
 
 // onMailEngines runs r: under the data directory's lock with engines of
@@ -138,27 +171,24 @@ func onMailEngines(ctx context.Context, cfg *config.Config, r engineRun) (delega
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	health := hsync.Health{DB: db}
 	var errs []error
 	for _, a := range cfg.Accounts {
 		if r.account != "" && a.Name != r.account {
 			continue
 		}
-		if a.Mail == nil || a.Mail.IMAP == nil {
-			r.each(a, nil)
-			continue
+		alog := log.With("account", a.Name)
+		var eng *mailsync.Engine
+		if a.Mail != nil && a.Mail.IMAP != nil && !r.skipMail {
+			if eng, _, err = mailEngine(cfg, a, db, alog, r.progress); err != nil {
+				return false, err
+			}
 		}
-		eng, _, err := mailEngine(cfg, a, db, log.With("account", a.Name), r.progress)
-		if err != nil {
-			return false, err
+		err := r.each(a, db, eng, alog)
+		if eng != nil {
+			eng.Close()
 		}
-		err = r.each(a, eng)
-		eng.Close()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.Name, err))
-			health.Failure(ctx, a.Name, "imap", 1, err)
-		} else {
-			health.Success(ctx, a.Name, "imap")
 		}
 	}
 	return false, errors.Join(errs...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/sync/calsync"
 )
 
 func (a *app) outboxCmd() *cobra.Command {
@@ -83,6 +85,9 @@ func (a *app) outboxCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if done, err := a.viaConflict(cmd.Context(), id, calsync.TakeLocal); done || err != nil {
+				return err
+			}
 			if err := db.RetryOutbox(cmd.Context(), id); err != nil {
 				return err
 			}
@@ -106,6 +111,9 @@ func (a *app) outboxCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if done, err := a.viaConflict(cmd.Context(), id, calsync.TakeRemote); done || err != nil {
+				return err
+			}
 			if err := db.CancelOutbox(cmd.Context(), id); err != nil {
 				return err
 			}
@@ -192,4 +200,24 @@ func (a *app) outagesCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many (0: all)")
 	return cmd
+}
+
+// viaConflict decides an action's open calendar conflict when the user
+// retries (takes the local side) or cancels (the remote side) it in the
+// outbox: the calendar's version must be put back, not just the row.
+func (a *app) viaConflict(ctx context.Context, outboxID int64, take string) (bool, error) {
+	db, l, err := a.calAPI(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	c, ok, err := db.OpenConflictOfOutbox(ctx, outboxID)
+	if err != nil || !ok || c.Kind != "calendar" {
+		return false, err
+	}
+	if err := a.resolveConflict(ctx, db, l, c, take); err != nil {
+		return true, err
+	}
+	fmt.Fprintf(a.stdout, "action %d: conflict %d resolved, the %s version is kept\n", outboxID, c.ID, take)
+	return true, nil
 }
