@@ -18,7 +18,7 @@ func (a *app) syncCmd() *cobra.Command {
 	var account, only string
 	cmd := &cobra.Command{
 		Use:   "sync --once",
-		Short: "Run one full sync pass now (through the daemon when it runs)",
+		Short: "Run one full sync pass of mail and calendars now (through the daemon when it runs)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !once {
@@ -42,8 +42,14 @@ func (a *app) syncCmd() *cobra.Command {
 			}
 			for _, r := range results {
 				m := r.Mail
-				fmt.Fprintf(a.stdout, "%s: mail %d new (%d downloaded, %d reused), %d flag changes, %d expunged, %d folders synced, %d unchanged\n",
-					r.Account, m.New, m.Downloaded, m.Reused, m.FlagChanges, m.Expunged, m.Folders, m.Skipped)
+				if m != (mailsync.Stats{}) || r.Calendar == nil {
+					fmt.Fprintf(a.stdout, "%s: mail %d new (%d downloaded, %d reused), %d flag changes, %d expunged, %d folders synced, %d unchanged\n",
+						r.Account, m.New, m.Downloaded, m.Reused, m.FlagChanges, m.Expunged, m.Folders, m.Skipped)
+				}
+				if c := r.Calendar; c != nil {
+					fmt.Fprintf(a.stdout, "%s: calendar %d fetched, %d removed, %d unreadable (kept as received), %d calendars synced, %d unchanged\n",
+						r.Account, c.Fetched, c.Removed, c.Bad, c.Calendars, c.Skipped)
+				}
 				if r.Error != "" {
 					fmt.Fprintf(a.stdout, "%s: error: %s\n", r.Account, r.Error)
 				}
@@ -53,7 +59,7 @@ func (a *app) syncCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "one pass, then exit")
 	cmd.Flags().StringVar(&account, "account", "", "only this account")
-	cmd.Flags().StringVar(&only, "only", "", "only this service (mail)")
+	cmd.Flags().StringVar(&only, "only", "", "only this service (mail or calendar)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
