@@ -1,175 +1,26 @@
 package caldav_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-ical"
-	"github.com/emersion/go-webdav"
 	gocaldav "github.com/emersion/go-webdav/caldav"
 
 	"github.com/holdover/holdover/connectors/caldav"
+	"github.com/holdover/holdover/internal/davmem"
 	hsync "github.com/holdover/holdover/sync"
 )
 
-// memBackend is an in-memory go-webdav CalDAV backend: a server without
-// sync-collection, getctag or sync-token, to prove the client degrades
-// to what such a server offers (ETags and multiget).
-type memBackend struct {
-	mu   sync.Mutex
-	cals map[string]gocaldav.Calendar // by path, with a trailing slash
-	objs map[string]memObject         // by path
-	// omitPutETag makes PUT answers name no ETag, as a server does when
-	// it altered the data.
-	omitPutETag bool
-}
-
-type memObject struct {
-	raw  []byte
-	etag string // unquoted; go-webdav quotes it
-	mod  time.Time
-}
-
-func newMemBackend(cals ...gocaldav.Calendar) *memBackend {
-	b := &memBackend{cals: map[string]gocaldav.Calendar{}, objs: map[string]memObject{}}
-	for _, c := range cals {
-		b.cals[c.Path] = c
-	}
-	return b
-}
-
-func notFound(what string) error {
-	return webdav.NewHTTPError(http.StatusNotFound, errors.New(what+" not found"))
-}
-
-func (b *memBackend) CurrentUserPrincipal(context.Context) (string, error) { return "/alice/", nil }
-func (b *memBackend) CalendarHomeSetPath(context.Context) (string, error) {
-	return "/alice/calendars/", nil
-}
-
-func (b *memBackend) CreateCalendar(_ context.Context, c *gocaldav.Calendar) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.cals[strings.TrimSuffix(c.Path, "/")+"/"] = *c
-	return nil
-}
-
-func (b *memBackend) ListCalendars(context.Context) ([]gocaldav.Calendar, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []gocaldav.Calendar
-	for _, c := range b.cals {
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b gocaldav.Calendar) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
-}
-
-func (b *memBackend) GetCalendar(_ context.Context, path string) (*gocaldav.Calendar, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, ok := b.cals[strings.TrimSuffix(path, "/")+"/"]
-	if !ok {
-		return nil, notFound("calendar")
-	}
-	return &c, nil
-}
-
-func (b *memBackend) object(path string, o memObject) (*gocaldav.CalendarObject, error) {
-	cal, err := ical.NewDecoder(bytes.NewReader(o.raw)).Decode()
-	if err != nil {
-		return nil, err
-	}
-	return &gocaldav.CalendarObject{Path: path, ModTime: o.mod, ContentLength: int64(len(o.raw)), ETag: o.etag, Data: cal}, nil
-}
-
-func (b *memBackend) GetCalendarObject(_ context.Context, path string, _ *gocaldav.CalendarCompRequest) (*gocaldav.CalendarObject, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	o, ok := b.objs[path]
-	if !ok {
-		return nil, notFound("object")
-	}
-	return b.object(path, o)
-}
-
-func (b *memBackend) ListCalendarObjects(_ context.Context, path string, _ *gocaldav.CalendarCompRequest) ([]gocaldav.CalendarObject, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []gocaldav.CalendarObject
-	for p, o := range b.objs {
-		if strings.HasPrefix(p, strings.TrimSuffix(path, "/")+"/") {
-			co, err := b.object(p, o)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, *co)
-		}
-	}
-	return out, nil
-}
-
-func (b *memBackend) QueryCalendarObjects(context.Context, string, *gocaldav.CalendarQuery) ([]gocaldav.CalendarObject, error) {
-	return nil, webdav.NewHTTPError(http.StatusNotImplemented, errors.New("no queries"))
-}
-
-func (b *memBackend) PutCalendarObject(_ context.Context, path string, cal *ical.Calendar, opts *gocaldav.PutCalendarObjectOptions) (*gocaldav.CalendarObject, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old, exists := b.objs[path]
-	failed := webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("precondition failed"))
-	if opts.IfNoneMatch.IsWildcard() && exists {
-		return nil, failed
-	}
-	if opts.IfMatch.IsSet() {
-		want, err := opts.IfMatch.ETag()
-		if err != nil || !exists || want != old.etag {
-			return nil, failed
-		}
-	}
-	var buf bytes.Buffer
-	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	o := memObject{raw: buf.Bytes(), etag: hex.EncodeToString(sum[:8]), mod: time.Now()}
-	b.objs[path] = o
-	co, err := b.object(path, o)
-	if err != nil {
-		return nil, err
-	}
-	if b.omitPutETag {
-		co.ETag = ""
-	}
-	return co, nil
-}
-
-func (b *memBackend) DeleteCalendarObject(_ context.Context, path string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.objs[path]; !ok {
-		return notFound("object")
-	}
-	delete(b.objs, path)
-	return nil
-}
-
 func TestGoWebDAVServerWithoutSyncTokenOrCTag(t *testing.T) {
-	b := newMemBackend(
+	b := davmem.New(
 		gocaldav.Calendar{Path: "/alice/calendars/work/", Name: "Work", SupportedComponentSet: []string{"VEVENT"}},
 		gocaldav.Calendar{Path: "/alice/calendars/todo/", Name: "Todo", SupportedComponentSet: []string{"VTODO", "VEVENT"}},
 	)
-	srv := httptest.NewServer(&gocaldav.Handler{Backend: b})
+	srv := httptest.NewServer(b.Handler("", ""))
 	defer srv.Close()
 	ctx := context.Background()
 	c, err := caldav.New(caldav.Config{URL: srv.URL}) // go-webdav has no auth of its own
@@ -252,9 +103,7 @@ func TestGoWebDAVServerWithoutSyncTokenOrCTag(t *testing.T) {
 	}
 
 	// A PUT answer without ETag: the client reads it by PROPFIND.
-	b.mu.Lock()
-	b.omitPutETag = true
-	b.mu.Unlock()
+	b.OmitPutETag(true)
 	tag, err := c.Put(ctx, work+"f.ics", []byte(event("f.ics", "f")), hsync.PutCondition{Create: true})
 	if err != nil || tag == "" {
 		t.Fatalf("create without ETag in the answer: %q, %v", tag, err)

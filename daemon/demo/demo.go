@@ -49,8 +49,10 @@ type demo struct {
 	cfgPath string
 	imap    *imapProvider
 	smtp    *smtpProvider
+	cal     *calProvider
 	imapCut *faultproxy.Proxy
 	smtpCut *faultproxy.Proxy
+	calCut  *faultproxy.Proxy
 	local   string // holdover's SMTP endpoint
 	db      *store.DB
 }
@@ -105,18 +107,20 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	defer d.db.Close()
-	if err := d.until(ctx, "the mirror", func() bool { return d.count(ctx) == 24 }); err != nil {
+	if err := d.until(ctx, "the mirror", func() bool { return d.count(ctx) == 24 && d.countEvents(ctx) == 3 }); err != nil {
 		return err
 	}
 	d.showFolders(ctx)
+	d.showEvents(ctx)
 
-	d.step("2. The provider goes down (IMAP and SMTP unreachable)")
+	d.step("2. The provider goes down (IMAP, SMTP and CalDAV unreachable)")
 	d.imapCut.Down()
 	d.smtpCut.Down()
+	d.calCut.Down()
 	d.say("Reading still works, from the local store:")
 	d.showSearch(ctx, "budget")
 
-	d.step("3. Working offline: flag, move, send")
+	d.step("3. Working offline: flag, move, send, plan")
 	l := &outbox.Local{DB: d.db, SpoolDir: filepath.Join(d.dir, "data", "spool"), Notify: d.nudge}
 	msgs, _ := d.db.ListMailMessages(ctx, store.MailFilter{Folder: "INBOX", Unread: true, Limit: 2})
 	if len(msgs) < 2 {
@@ -134,6 +138,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("  a mail app sent \"Status report\" through holdover's SMTP endpoint (%s): 250, stored before the reply", d.local)
+	if err := d.planOffline(ctx); err != nil {
+		return err
+	}
 	if err := d.imap.moveElsewhere("Archive", "INBOX", phoneMoved); err != nil {
 		return err
 	}
@@ -148,6 +155,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.step("4. The provider is back: the queue drains, once each")
 	d.imapCut.Up()
 	d.smtpCut.Up()
+	d.calCut.Up()
 	d.nudge("", "")
 	if err := d.until(ctx, "the queue to drain", func() bool { return d.drained(ctx) }); err != nil {
 		return err
@@ -162,6 +170,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("The provider now has %q read and flagged, and %q in Archive.", msgs[0].Subject, msgs[1].Subject)
+	if err := d.cal.check(plannedSummary, renamedSummary); err != nil {
+		return err
+	}
+	d.say("The calendar provider has %q (once) and %q.", plannedSummary, renamedSummary)
 	if err := d.verify(ctx); err != nil {
 		return err
 	}
@@ -232,15 +244,27 @@ func (d *demo) startProviders() error {
 	if d.imapCut, err = faultproxy.New(d.imap.addr()); err != nil {
 		return err
 	}
-	d.smtpCut, err = faultproxy.New(d.smtp.addr())
+	if d.smtpCut, err = faultproxy.New(d.smtp.addr()); err != nil {
+		return err
+	}
+	if d.cal, err = startCalDAV("you@example.com", secret()); err != nil {
+		return err
+	}
+	if err := d.cal.seed(time.Now()); err != nil {
+		return err
+	}
+	d.calCut, err = faultproxy.New(d.cal.addr())
 	return err
 }
 
 func (d *demo) stopProviders() {
-	for _, c := range []io.Closer{d.imapCut, d.smtpCut} {
+	for _, c := range []*faultproxy.Proxy{d.imapCut, d.smtpCut, d.calCut} {
 		if c != nil {
 			c.Close()
 		}
+	}
+	if d.cal != nil {
+		d.cal.close()
 	}
 	if d.imap != nil {
 		d.imap.close()
@@ -267,6 +291,7 @@ func (d *demo) writeConfig() error {
 	os.Setenv("HOLDOVER_DEMO_IMAP", d.imap.password)
 	os.Setenv("HOLDOVER_DEMO_SMTP", d.smtp.password)
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
+	os.Setenv("HOLDOVER_DEMO_CAL", d.cal.password)
 	d.cfgPath = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# holdover demo configuration (generated)
 data_dir: %s/data
@@ -278,7 +303,9 @@ accounts:
       imap: {host: 127.0.0.1, port: %d, tls: none, username: you@example.com, password_env: HOLDOVER_DEMO_IMAP}
       smtp: {host: 127.0.0.1, port: %d, tls: none, username: you@example.com, password_env: HOLDOVER_DEMO_SMTP}
       local: {username: you, password_env: HOLDOVER_DEMO_LOCAL}
-`, d.dir, d.local, d.imapCut.Port(), d.smtpCut.Port())
+    calendar:
+      caldav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_CAL}
+`, d.dir, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port())
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 

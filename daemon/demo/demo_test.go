@@ -12,7 +12,8 @@ func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
 	if err := Run(context.Background(), Options{Out: &out, Version: "test"}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"INBOX", "imap  down", "smtp  down", "outbox: 3", "The relay received: \"Status report\" (once)", "in Archive"} {
+	for _, want := range []string{"INBOX", "imap   down", "smtp   down", "caldav down", "outbox: 5", "The relay received: \"Status report\" (once)", "in Archive",
+		"Budget review", "The calendar provider has \"Offsite planning\" (once)", "the mirror equals the provider"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

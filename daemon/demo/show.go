@@ -44,7 +44,7 @@ func (d *demo) showStatus(ctx context.Context) {
 	counts, _ := d.db.OutboxCounts(ctx)
 	for _, a := range st.Accounts {
 		for _, s := range a.Services {
-			line := fmt.Sprintf("  %-5s %s", s.Service, s.State)
+			line := fmt.Sprintf("  %-6s %s", s.Service, s.State)
 			if s.Outage != nil {
 				line += fmt.Sprintf(", outage since %s", s.Outage.StartedAt.Local().Format(time.TimeOnly))
 			}
@@ -71,7 +71,7 @@ func (d *demo) outageOpen(ctx context.Context) bool {
 			open++
 		}
 	}
-	return open == 2
+	return open == 3
 }
 
 func (d *demo) drained(ctx context.Context) bool {
@@ -80,13 +80,31 @@ func (d *demo) drained(ctx context.Context) bool {
 		return false
 	}
 	c := counts["demo"]
-	return c[store.OutboxPending]+c[store.OutboxInflight]+c[store.OutboxFailed] == 0 && c[store.OutboxDone] >= 3
+	return c[store.OutboxPending]+c[store.OutboxInflight]+c[store.OutboxFailed] == 0 && c[store.OutboxDone] >= 5
 }
 
 func (d *demo) showOutages(ctx context.Context) {
 	os, _ := d.db.Outages(ctx, 0)
 	d.say("holdover outages:")
 	for _, o := range os {
-		d.say("  %-5s down %s, %d actions queued, %d replayed", o.Service, o.EndedAt.Sub(o.StartedAt).Round(100*time.Millisecond), o.Queued, o.Replayed)
+		d.say("  %-6s down %s, %d actions queued, %d replayed", o.Service, o.EndedAt.Sub(o.StartedAt).Round(100*time.Millisecond), o.Queued, o.Replayed)
 	}
+}
+
+func (d *demo) countEvents(ctx context.Context) int {
+	objs, err := d.db.CalObjectsInRange(ctx, store.CalRange{From: time.Now().AddDate(0, 0, -1), To: time.Now().AddDate(0, 0, 30)})
+	if err != nil {
+		return -1
+	}
+	return len(objs)
+}
+
+func (d *demo) showEvents(ctx context.Context) {
+	objs, _ := d.db.CalObjectsInRange(ctx, store.CalRange{From: time.Now().AddDate(0, 0, -1), To: time.Now().AddDate(0, 0, 30)})
+	tw := tabwriter.NewWriter(d.opts.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CALENDAR\tWHEN\tEVENT")
+	for _, o := range objs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.Calendar, o.Start.Local().Format("Mon 15:04"), o.Summary)
+	}
+	tw.Flush()
 }
