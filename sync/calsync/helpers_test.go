@@ -41,6 +41,10 @@ type countingRemote struct {
 	hsync.CalendarRemote
 	multiget, objects, changes, etags int
 	stripSyncToken                    bool // act as a server without sync-collection
+	// corrupt replaces what the server sends for these hrefs: data
+	// Radicale itself would refuse to store, so only a decorator can
+	// inject it.
+	corrupt map[string][]byte
 }
 
 func (c *countingRemote) Calendars(ctx context.Context) ([]hsync.RemoteCalendar, error) {
@@ -66,7 +70,12 @@ func (c *countingRemote) ETags(ctx context.Context, cal string) ([]hsync.ObjectR
 func (c *countingRemote) Multiget(ctx context.Context, cal string, hrefs []string, fn func(hsync.CalObject) error) error {
 	c.multiget++
 	c.objects += len(hrefs)
-	return c.CalendarRemote.Multiget(ctx, cal, hrefs, fn)
+	return c.CalendarRemote.Multiget(ctx, cal, hrefs, func(o hsync.CalObject) error {
+		if bad, ok := c.corrupt[o.Href]; ok {
+			o.Data = bad
+		}
+		return fn(o)
+	})
 }
 
 func newEnv(t *testing.T, policy string) *env {
