@@ -86,7 +86,9 @@ func (tx *Tx) SetMailRemote(ctx context.Context, id, folderID int64, uid uint32)
 		// this message; keep ours, which carries the local state.
 		_, err = tx.exec(ctx, `DELETE FROM mail_messages WHERE remote_folder_id = ? AND remote_uid = ? AND id != ?`, folderID, uid, id)
 		if err == nil {
-			_, err = tx.exec(ctx, `UPDATE mail_messages SET remote_folder_id = ?1, remote_uid = ?2,
+			// modseq 0: the server's flags of this copy are unknown until
+			// the next pass reads them (see MailUIDsFlagsUnknown).
+			_, err = tx.exec(ctx, `UPDATE mail_messages SET remote_folder_id = ?1, remote_uid = ?2, modseq = 0,
 				uid = CASE WHEN folder_id = ?1 THEN ?2 ELSE uid END WHERE id = ?3`, folderID, uid, id)
 		}
 	}

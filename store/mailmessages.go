@@ -196,6 +196,27 @@ func (db *DB) MailFolderFlags(ctx context.Context, folderID int64) (map[uint32]s
 	return out, rows.Err()
 }
 
+// MailUIDsFlagsUnknown returns the server UIDs of a folder's messages
+// whose flags on the server are not known (modseq 0: placed there by a
+// replayed move). Only meaningful with CONDSTORE, where every message
+// read from the server has a MODSEQ.
+func (db *DB) MailUIDsFlagsUnknown(ctx context.Context, folderID int64) ([]uint32, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid FROM mail_messages WHERE remote_folder_id = ? AND modseq = 0 ORDER BY remote_uid`, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("list messages with unknown flags: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
 // MailFlagsOf returns the stored flags of some of a folder's messages,
 // by server UID.
 func (db *DB) MailFlagsOf(ctx context.Context, folderID int64, uids []uint32) (map[uint32]string, error) {

@@ -3,6 +3,7 @@ package mailsync
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/holdover/holdover/store"
@@ -38,8 +39,16 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 		return st, sel, err
 	}
 	if unchanged(f, sel, caps) {
-		st.Skipped++
-		return st, sel, nil
+		unknown, err := e.opts.DB.MailUIDsFlagsUnknown(ctx, f.ID)
+		if err != nil {
+			return st, sel, err
+		}
+		if len(unknown) == 0 {
+			st.Skipped++
+			return st, sel, nil
+		}
+		// A replayed move recorded a message here after the pass that
+		// saw it arrive: its flags are still to be read.
 	}
 	st.Folders++
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
@@ -64,6 +73,12 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 	if err != nil {
 		return st, sel, err
 	}
+	if d.shielded {
+		// A message gone from the server stays until its replay settles
+		// (notMoving): the mirror is not yet what SELECT described, so the
+		// recorded count must not let the next pass skip the folder.
+		rec.Messages = notSettled
+	}
 	return st, sel, e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		return tx.SetMailFolderState(ctx, f.ID, store.FolderSyncState{
 			UIDValidity: rec.UIDValidity, UIDNext: rec.UIDNext, HighestModSeq: rec.HighestModSeq,
@@ -77,7 +92,13 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 type listing struct {
 	missing, gone []uint32
 	maxListed     uint32
+	shielded      bool // some gone UIDs were kept for a replay in flight
 }
+
+// notSettled is the message count recorded for a folder whose pass kept
+// a message the server no longer lists (its move is being replayed): no
+// server reports it, so the next pass never skips the folder.
+const notSettled = math.MaxUint32
 
 // watermark is the folder's new listing watermark once the listing is
 // applied: every UID below SELECT's UIDNEXT existed before the listing
@@ -152,7 +173,7 @@ func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.Mail
 	if len(serverAbove) > 0 {
 		d.maxListed = serverAbove[len(serverAbove)-1]
 	}
-	d.gone, err = e.notMoving(ctx, f, difference(localAbove, serverAbove))
+	err = e.notMoving(ctx, f, &d, difference(localAbove, serverAbove))
 	return d, err
 }
 
@@ -174,7 +195,7 @@ func (e *Engine) compareAll(ctx context.Context, r hsync.MailRemote, f store.Mai
 	if len(serverUIDs) > 0 {
 		d.maxListed = serverUIDs[len(serverUIDs)-1]
 	}
-	d.gone, err = e.notMoving(ctx, f, difference(localUIDs, serverUIDs))
+	err = e.notMoving(ctx, f, &d, difference(localUIDs, serverUIDs))
 	return d, err
 }
 
@@ -182,15 +203,18 @@ func (e *Engine) compareAll(ctx context.Context, r hsync.MailRemote, f store.Mai
 // being replayed: they leave the folder on the server before the replay's
 // outcome is recorded, and the outbox, not this pass, decides where they
 // are.
-func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, gone []uint32) ([]uint32, error) {
+func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, d *listing, gone []uint32) error {
 	if len(gone) == 0 {
-		return nil, nil
+		return nil
 	}
 	moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] }), nil
+	n := len(gone)
+	d.gone = slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] })
+	d.shielded = len(d.gone) < n
+	return nil
 }
 
 // syncFlags applies the server's flags to stored messages: only those
@@ -221,8 +245,30 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 		}
 		return nil
 	})
-	if err != nil || len(reported) == 0 {
+	if err != nil {
 		return 0, held, err
+	}
+	// With CONDSTORE, messages a replayed move placed here have flags no
+	// CHANGEDSINCE reports: read those few directly, and record them even
+	// when equal (their MODSEQ makes them known).
+	adopt := map[uint32]bool{}
+	if !full {
+		unknown, err := e.opts.DB.MailUIDsFlagsUnknown(ctx, f.ID)
+		if err != nil {
+			return 0, held, err
+		}
+		unknown = slices.DeleteFunc(unknown, func(u uint32) bool { return queued[u] })
+		err = r.FetchMeta(ctx, unknown, func(m hsync.MessageMeta) error {
+			adopt[m.UID] = true
+			reported = append(reported, hsync.FlagChange{UID: m.UID, Flags: m.Flags, ModSeq: max(m.ModSeq, 1)})
+			return nil
+		})
+		if err != nil {
+			return 0, held, err
+		}
+	}
+	if len(reported) == 0 {
+		return 0, held, nil
 	}
 	// Read back only what the server reported (all of it without
 	// CONDSTORE, a few with it).
@@ -234,17 +280,24 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	if err != nil {
 		return 0, held, err
 	}
-	var changes []hsync.FlagChange
+	var changes, writes []hsync.FlagChange
 	for _, c := range reported {
-		if old, ok := stored[c.UID]; ok && old != store.JoinFlags(c.Flags) {
+		old, ok := stored[c.UID]
+		if !ok {
+			continue
+		}
+		if old != store.JoinFlags(c.Flags) {
 			changes = append(changes, c)
+			writes = append(writes, c)
+		} else if adopt[c.UID] {
+			writes = append(writes, c)
 		}
 	}
-	if len(changes) == 0 {
+	if len(writes) == 0 {
 		return 0, held, nil
 	}
 	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
-		for _, c := range changes {
+		for _, c := range writes {
 			if _, err := tx.SetMailFlags(ctx, f.ID, c.UID, c.Flags, c.ModSeq); err != nil {
 				return err
 			}

@@ -33,10 +33,14 @@ func (e *env) otherClientMove(t *testing.T, from, to, msgID string) {
 // serverIDs lists the Message-IDs (with angle brackets) in a folder.
 func (e *env) serverIDs(t *testing.T, folder string) []string {
 	t.Helper()
-	if _, err := e.c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+	sel, err := e.c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { e.c.Unselect().Wait() }()
+	if sel.NumMessages == 0 {
+		return nil
+	}
 	msgs, err := e.c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true}).Collect()
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +142,55 @@ func TestFlagsSkippedForAQueuedChangeAreReadOnceItIsReplayed(t *testing.T) {
 	e.sync(t)
 	if got := e.message(t, "m0"); !got.Seen() || !has(got.Flags, `\Answered`) {
 		t.Fatalf("mirror flags after the replay = %v, want the server's (\\Seen \\Answered)", got.Flags)
+	}
+}
+
+// A local move that ends in conflict (another client moved the message
+// first) leaves no ghost: the pass that kept the message for the replay
+// does not let the next pass skip the folder, and once the replay has
+// settled the mirror shows the message where the server has it.
+func TestAConflictedMoveLeavesNoGhost(t *testing.T) {
+	e := setup(t, 2)
+	ctx := context.Background()
+	if _, err := e.local.Move(ctx, e.message(t, "m0").ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	e.otherClientMove(t, "INBOX", "Trash", "ob-0@example.com")
+	e.sync(t) // keeps m0 for its queued move
+	e.start(t)
+	waitFor(t, "conflict", 10*time.Second, func() bool { return outboxStates(t, e.db)[store.OutboxConflict] == 1 })
+	e.stop()
+	e.sync(t)
+	for _, folder := range []string{"INBOX", "Archive", "Trash"} {
+		if got, want := e.mirrorIDs(t, folder), e.serverIDs(t, folder); !slices.Equal(got, want) {
+			t.Errorf("%s in the mirror = %v, on the server = %v", folder, got, want)
+		}
+	}
+}
+
+// A replayed move that finds the message already moved by another client
+// adopts the server's copy: its flags are read from the server, not kept
+// from the local view (with CONDSTORE no later CHANGEDSINCE would report
+// them).
+func TestAMoveAdoptingAnotherClientsCopyReadsItsFlags(t *testing.T) {
+	e := setup(t, 1)
+	ctx := context.Background()
+	m := e.message(t, "m0")
+	if _, err := e.local.Flag(ctx, m.ID, []string{`\Flagged`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.local.Move(ctx, m.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	e.otherClientMove(t, "INBOX", "Archive", "ob-0@example.com") // before either replay
+	e.sync(t)                                                    // sees it arrive in Archive, before the move adopts it
+	e.start(t)
+	waitFor(t, "replays", 10*time.Second, func() bool { return outboxStates(t, e.db)[store.OutboxDone] == 2 })
+	e.stop()
+	e.sync(t)
+	server := e.serverFlags(t, "Archive", "ob-0@example.com")
+	got := e.message(t, "m0")
+	if has(got.Flags, `\Flagged`) != has(server, `\Flagged`) {
+		t.Fatalf("mirror flags %v, server %v", got.Flags, server)
 	}
 }
