@@ -39,7 +39,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 				Idle:     []string{"INBOX"},
 			},
 		}},
-		Sync: Sync{Interval: 5 * time.Minute},
+		Sync: Sync{Interval: 5 * time.Minute, Verify: 24 * time.Hour},
 	}
 	got := *c
 	got.origins, got.info = nil, loadInfo{}

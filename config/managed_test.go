@@ -167,7 +167,7 @@ func TestEffectiveListsEverySettingWithItsOrigin(t *testing.T) {
 			t.Errorf("%s listed: %+v", absent, st)
 		}
 	}
-	if keys[0] != "data_dir" || keys[len(keys)-1] != "sync.interval" {
+	if keys[0] != "data_dir" || keys[len(keys)-1] != "sync.verify" {
 		t.Errorf("order: %q", keys)
 	}
 }

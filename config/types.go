@@ -122,4 +122,8 @@ type Secret struct {
 // Sync holds the engine timing shared by every account.
 type Sync struct {
 	Interval time.Duration `yaml:"interval"`
+	// Verify is the longest time between full verifications of the mail
+	// mirror against the server (UID sets and flags); 0 turns the
+	// periodic ones off (one still runs after each outage).
+	Verify time.Duration `yaml:"verify"`
 }

@@ -21,6 +21,8 @@ const (
 	defaultSMTP     = "127.0.0.1:1587"
 	defaultInterval = 5 * time.Minute
 	minInterval     = 10 * time.Second
+	defaultVerify   = 24 * time.Hour
+	minVerify       = time.Hour
 	// maxSocketPath is the longest Unix socket path every supported
 	// system accepts (sun_path is 104 bytes on macOS/BSD, 108 on Linux,
 	// NUL included).
@@ -187,6 +189,12 @@ func (v *validator) check(c *Config) {
 	}
 	if c.Sync.Interval < minInterval {
 		v.errorf(at("sync.interval"), "%s is too short: the minimum is %s", c.Sync.Interval, minInterval)
+	}
+	if c.Sync.Verify == 0 && !v.given(at("sync.verify")) {
+		c.Sync.Verify = defaultVerify
+	}
+	if c.Sync.Verify != 0 && c.Sync.Verify < minVerify {
+		v.errorf(at("sync.verify"), "%s is too short: the minimum is %s (0 turns periodic verification off)", c.Sync.Verify, minVerify)
 	}
 	v.checkAccounts(c)
 }

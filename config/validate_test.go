@@ -194,6 +194,11 @@ accounts:
 			want: []wantErr{{1, "sync.interval", "1s is too short: the minimum is 10s"}},
 		},
 		{
+			name: "verification too frequent",
+			yaml: "sync: {verify: 10m}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "sync.verify", "10m0s is too short: the minimum is 1h0m0s (0 turns periodic verification off)"}},
+		},
+		{
 			name: "empty file has no accounts",
 			yaml: "# nothing yet\n",
 			want: []wantErr{{0, "accounts", "no accounts configured"}},

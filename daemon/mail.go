@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	gosync "sync"
+	"time"
 
 	"github.com/holdover/holdover/config"
 	imapconn "github.com/holdover/holdover/connectors/imap"
@@ -107,7 +110,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 			cancel()
 			return nil, err
 		}
-		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
+		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, VerifyEvery: verifyEvery(cfg), IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 	}
 	r.workers = map[string]*outbox.Worker{}
 	if a.Mail != nil && a.Mail.IMAP != nil {
@@ -157,8 +160,8 @@ func (d *Daemon) SyncNow(ctx context.Context, account string) (any, error) {
 	return d.syncNow(ctx, account)
 }
 
-// syncNow runs a full pass on the running loops (all accounts, or one).
-func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, error) {
+// runnersFor returns the running loops of every account, or of one.
+func (d *Daemon) runnersFor(account string) ([]*accountRunner, error) {
 	d.runners.mu.Lock()
 	var targets []*accountRunner
 	for name, r := range d.runners.all {
@@ -170,12 +173,63 @@ func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, err
 	if account != "" && len(targets) == 0 {
 		return nil, fmt.Errorf("no account %q is configured", account)
 	}
+	slices.SortFunc(targets, func(a, b *accountRunner) int { return strings.Compare(a.acct.Name, b.acct.Name) })
+	return targets, nil
+}
+
+// syncNow runs a full pass on the running loops (all accounts, or one).
+func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, error) {
+	targets, err := d.runnersFor(account)
+	if err != nil {
+		return nil, err
+	}
 	var out []SyncResult
 	for _, r := range targets {
 		res := SyncResult{Account: r.acct.Name}
 		if r.mail != nil {
 			st, err := r.mail.SyncNow(ctx)
 			res.Mail = st
+			if err != nil {
+				res.Error = err.Error()
+			}
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// verifyEvery turns sync.verify into the runner's setting: 0 (off) is
+// negative there, since the runner's zero means its default.
+func verifyEvery(cfg *config.Config) time.Duration {
+	if cfg.Sync.Verify == 0 {
+		return -1
+	}
+	return cfg.Sync.Verify
+}
+
+// VerifyResult is one account's outcome of a requested verification.
+type VerifyResult struct {
+	Account string                `json:"account"`
+	Mail    mailsync.VerifyReport `json:"mail"`
+	Error   string                `json:"error,omitempty"`
+}
+
+// VerifyNow implements control.Daemon.
+func (d *Daemon) VerifyNow(ctx context.Context, account string, repair bool) (any, error) {
+	targets, err := d.runnersFor(account)
+	if err != nil {
+		return nil, err
+	}
+	mode := mailsync.CheckOnly
+	if repair {
+		mode = mailsync.Repair
+	}
+	var out []VerifyResult
+	for _, r := range targets {
+		res := VerifyResult{Account: r.acct.Name}
+		if r.mail != nil {
+			rep, err := r.mail.VerifyNow(ctx, mode)
+			res.Mail = rep
 			if err != nil {
 				res.Error = err.Error()
 			}

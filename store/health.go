@@ -217,3 +217,14 @@ func (tx *Tx) CountOutageReplay(ctx context.Context, account, service string, cr
 	}
 	return nil
 }
+
+// LastOutageEnd returns when the last ended outage of a service ended
+// (zero when none has).
+func (db *DB) LastOutageEnd(ctx context.Context, account, service string) (time.Time, error) {
+	var ended sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT max(ended_at) FROM outages WHERE account = ? AND service = ?`, account, service).Scan(&ended)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last outage of %s/%s: %w", account, service, err)
+	}
+	return fromMillis(ended), nil
+}

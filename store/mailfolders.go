@@ -18,17 +18,23 @@ type MailFolder struct {
 	UIDNext       uint32
 	HighestModSeq uint64
 	Messages      uint32 // the server's count at the last sync
-	SyncedUID     uint32
-	SyncedAt      time.Time
+	// SyncedUID is the listing watermark: every UID up to it that the
+	// server had when a sync pass listed the folder is stored (or its
+	// removal recorded). Only the engine's own listing moves it, never a
+	// UID learned from a replay (COPYUID), so a message another client
+	// put below it cannot be skipped.
+	SyncedUID  uint32
+	SyncedAt   time.Time
+	VerifiedAt time.Time // last full verification; zero when never
 }
 
-const mailFolderColumns = `id, account, name, delimiter, special_use, uidvalidity, uidnext, highestmodseq, messages, synced_uid, synced_at`
+const mailFolderColumns = `id, account, name, delimiter, special_use, uidvalidity, uidnext, highestmodseq, messages, synced_uid, synced_at, verified_at`
 
 func scanMailFolder(s scanner) (MailFolder, error) {
 	var f MailFolder
-	var at sql.NullInt64
-	err := s.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at)
-	f.SyncedAt = fromMillis(at)
+	var at, vat sql.NullInt64
+	err := s.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat)
+	f.SyncedAt, f.VerifiedAt = fromMillis(at), fromMillis(vat)
 	return f, err
 }
 
@@ -95,7 +101,17 @@ func (tx *Tx) SetMailFolderState(ctx context.Context, id int64, st FolderSyncSta
 	return nil
 }
 
-// SetMailFolderSyncedUID moves a folder's resume point after a batch.
+// SetMailFolderVerified records that a full verification found the
+// folder equal to the server (or repaired it).
+func (tx *Tx) SetMailFolderVerified(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, `UPDATE mail_folders SET verified_at = ? WHERE id = ?`, tx.now, id); err != nil {
+		return fmt.Errorf("record folder %d verified: %w", id, err)
+	}
+	return nil
+}
+
+// SetMailFolderSyncedUID moves a folder's listing watermark after a batch
+// of listed messages is stored.
 func (tx *Tx) SetMailFolderSyncedUID(ctx context.Context, id int64, uid uint32) error {
 	_, err := tx.exec(ctx, `UPDATE mail_folders SET synced_uid = max(synced_uid, ?) WHERE id = ?`, uid, id)
 	if err != nil {
@@ -125,13 +141,29 @@ func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]Folder
 	var out []FolderSummary
 	for rows.Next() {
 		var s FolderSummary
-		var at sql.NullInt64
+		var at, vat sql.NullInt64
 		f := &s.MailFolder
-		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &s.Count, &s.Unread); err != nil {
+		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &s.Count, &s.Unread); err != nil {
 			return nil, err
 		}
-		f.SyncedAt = fromMillis(at)
+		f.SyncedAt, f.VerifiedAt = fromMillis(at), fromMillis(vat)
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// OldestMailVerification returns the oldest verified_at among an
+// account's folders (zero when one was never verified) and how many
+// folders there are.
+func (db *DB) OldestMailVerification(ctx context.Context, account string) (time.Time, int, error) {
+	var oldest sql.NullInt64
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT min(coalesce(verified_at, 0)), count(*) FROM mail_folders WHERE account = ?`, account).Scan(&oldest, &n)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("mail verification of %s: %w", account, err)
+	}
+	if !oldest.Valid || oldest.Int64 == 0 {
+		return time.Time{}, n, nil
+	}
+	return time.UnixMilli(oldest.Int64).UTC(), n, nil
 }

@@ -154,6 +154,48 @@ func (db *DB) MailUIDs(ctx context.Context, folderID int64) ([]uint32, error) {
 	return out, rows.Err()
 }
 
+// MailUIDsAbove splits a folder's stored server UIDs at the listing
+// watermark w: how many are at or below it, and those above, ascending.
+// Both queries use the (remote_folder_id, remote_uid) index.
+func (db *DB) MailUIDsAbove(ctx context.Context, folderID int64, w uint32) (atOrBelow int, above []uint32, err error) {
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM mail_messages WHERE remote_folder_id = ? AND remote_uid <= ?`, folderID, w).Scan(&atOrBelow); err != nil {
+		return 0, nil, fmt.Errorf("count messages: %w", err)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid FROM mail_messages WHERE remote_folder_id = ? AND remote_uid > ? ORDER BY remote_uid`, folderID, w)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list uids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return 0, nil, err
+		}
+		above = append(above, u)
+	}
+	return atOrBelow, above, rows.Err()
+}
+
+// MailFolderFlags returns every stored message of a folder on the server
+// side: server UID → stored flags (for a full verification).
+func (db *DB) MailFolderFlags(ctx context.Context, folderID int64) (map[uint32]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT remote_uid, flags FROM mail_messages WHERE remote_folder_id = ?`, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("read flags: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]string{}
+	for rows.Next() {
+		var u uint32
+		var f string
+		if err := rows.Scan(&u, &f); err != nil {
+			return nil, err
+		}
+		out[u] = f
+	}
+	return out, rows.Err()
+}
+
 // MailFlagsOf returns the stored flags of some of a folder's messages,
 // by server UID.
 func (db *DB) MailFlagsOf(ctx context.Context, folderID int64, uids []uint32) (map[uint32]string, error) {

@@ -193,7 +193,7 @@ var retryable = []any{string(OutboxFailed), string(OutboxConflict), string(Outbo
 // due now, with its attempt count and phase reset: the user has decided,
 // so a send that may have gone already is sent again.
 func (db *DB) RetryOutbox(ctx context.Context, id int64) error {
-	return db.transitionOne(ctx, id, "retry", retryable,
+	return db.transitionOne(ctx, id, "retry", "local", retryable,
 		`UPDATE outbox SET state = 'pending', attempts = 0, phase = '', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state IN (`+placeholders(len(retryable))+`)`)
 }
 
@@ -218,12 +218,14 @@ var cancellable = []any{string(OutboxPending), string(OutboxFailed), string(Outb
 // CancelOutbox cancels an action that is not inflight or finished. The row
 // and its payload are kept.
 func (db *DB) CancelOutbox(ctx context.Context, id int64) error {
-	return db.transitionOne(ctx, id, "cancel", cancellable,
+	return db.transitionOne(ctx, id, "cancel", "remote", cancellable,
 		`UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND state IN (`+placeholders(len(cancellable))+`)`)
 }
 
 // transitionOne runs a guarded single-row update and explains a refusal.
-func (db *DB) transitionOne(ctx context.Context, id int64, verb string, allowed []any, query string) error {
+// An open conflict of the action is resolved with it (retrying takes the
+// local side, cancelling the remote one).
+func (db *DB) transitionOne(ctx context.Context, id int64, verb, resolution string, allowed []any, query string) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		args := append([]any{tx.now, id}, allowed...)
 		res, err := tx.exec(ctx, query, args...)
@@ -231,7 +233,8 @@ func (db *DB) transitionOne(ctx context.Context, id int64, verb string, allowed 
 			return fmt.Errorf("%s outbox action %d: %w", verb, id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
+			_, err := tx.exec(ctx, `UPDATE conflicts SET resolution = ?, resolved_at = ? WHERE outbox_id = ? AND resolved_at IS NULL`, resolution, tx.now, id)
+			return err
 		}
 		var state string
 		err = tx.tx.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)

@@ -146,11 +146,13 @@ func (tx *Tx) OutboxDoneOnKey(ctx context.Context, account, targetKey string) (b
 // with an unfinished local action of one of kinds. A sync pass must not
 // overwrite their flags (a queued flag change wins until replayed) nor
 // drop them when the server no longer lists them (a move whose replay
-// reached the server but whose outcome is not recorded yet).
+// reached the server but whose outcome is not recorded yet). An action in
+// conflict protects nothing: it could not be applied because the server
+// changed the message, and the server's state is what the mirror shows.
 func (db *DB) PendingActionUIDs(ctx context.Context, folderID int64, kinds []string) (map[uint32]bool, error) {
 	ph, kargs := kindArgs(kinds)
 	rows, err := db.r.QueryContext(ctx, `SELECT m.remote_uid FROM mail_messages m
-		JOIN outbox o ON o.target_key = 'mail:' || m.id AND o.kind IN (`+ph+`) AND o.state IN ('pending', 'inflight', 'failed', 'conflict')
+		JOIN outbox o ON o.target_key = 'mail:' || m.id AND o.kind IN (`+ph+`) AND o.state IN ('pending', 'inflight', 'failed')
 		WHERE m.remote_folder_id = ?`, append(kargs, folderID)...)
 	if err != nil {
 		return nil, fmt.Errorf("pending actions: %w", err)
@@ -177,4 +179,13 @@ func (db *DB) SetOutboxPhase(ctx context.Context, id int64, phase string) error 
 		}
 		return nil
 	})
+}
+
+// RequeueOutbox makes an action pending again, due now, in a transaction
+// that changes what it will send (a conflict resolved for the local side).
+func (tx *Tx) RequeueOutbox(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, phase = '', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2`, tx.now, id); err != nil {
+		return fmt.Errorf("requeue outbox action %d: %w", id, err)
+	}
+	return nil
 }

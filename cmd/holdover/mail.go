@@ -13,14 +13,14 @@ import (
 	"github.com/holdover/holdover/sync/mailsync"
 )
 
-// mailCmd: every subcommand reads the local store only, so it works with
-// the provider down and the daemon stopped.
+// mailCmd: every subcommand but verify reads the local store only, so it
+// works with the provider down and the daemon stopped.
 func (a *app) mailCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "mail", Short: "Read and change the local mail mirror, send mail (works offline)"}
 	var account string
 	cmd.PersistentFlags().StringVar(&account, "account", "", "only this account")
 	cmd.AddCommand(a.mailFoldersCmd(&account), a.mailLsCmd(&account), a.mailSearchCmd(&account), a.mailShowCmd(),
-		a.mailFlagCmd(), a.mailMoveCmd(), a.mailDeleteCmd(), a.mailSendCmd(&account))
+		a.mailFlagCmd(), a.mailMoveCmd(), a.mailDeleteCmd(), a.mailSendCmd(&account), a.mailVerifyCmd(&account))
 	return cmd
 }
 

@@ -13,12 +13,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,6 +134,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("  a mail app sent \"Status report\" through holdover's SMTP endpoint (%s): 250, stored before the reply", d.local)
+	if err := d.imap.moveElsewhere("Archive", "INBOX", phoneMoved); err != nil {
+		return err
+	}
+	d.say("  meanwhile your phone, still reaching the provider, moved <%s> from Archive to INBOX", phoneMoved)
 	if err := d.until(ctx, "the outage to be noticed", func() bool { return d.outageOpen(ctx) }); err != nil {
 		return err
 	}
@@ -156,8 +162,45 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("The provider now has %q read and flagged, and %q in Archive.", msgs[0].Subject, msgs[1].Subject)
+	if err := d.verify(ctx); err != nil {
+		return err
+	}
 	d.say("\nThat is holdover: local reads and writes never waited for the provider, and")
 	d.say("nothing was lost or sent twice. Try it on your own mail: see README.md.")
+	return nil
+}
+
+// phoneMoved is the message another client moves during the outage.
+const phoneMoved = "demo-3@example.com"
+
+// verify brings the phone's change in with a pass, then has the daemon
+// compare the whole mirror with the provider.
+func (d *demo) verify(ctx context.Context) error {
+	c := control.NewClient(d.socket())
+	if _, err := c.SyncNow(ctx, ""); err != nil {
+		return err
+	}
+	m, err := d.db.ListMailMessages(ctx, store.MailFilter{Folder: "INBOX"})
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(m, func(m store.MailMessage) bool { return m.MessageID == phoneMoved }) {
+		return fmt.Errorf("demo: the phone's move of <%s> did not reach the mirror", phoneMoved)
+	}
+	raw, err := c.VerifyNow(ctx, "", false)
+	if err != nil {
+		return err
+	}
+	var res []daemon.VerifyResult
+	if err := json.Unmarshal(raw, &res); err != nil || len(res) != 1 || res[0].Error != "" {
+		return fmt.Errorf("demo: verification: %s %v", raw, err)
+	}
+	rep := res[0].Mail
+	if len(rep.Divergences) > 0 || len(rep.Busy) > 0 {
+		return fmt.Errorf("demo: the mirror differs from the provider: %+v", rep)
+	}
+	d.say("The phone's move is in the mirror too; compared in full (%d folders, %d messages),", rep.Folders, rep.Messages)
+	d.say("the mirror equals the provider (holdover mail verify).")
 	return nil
 }
 

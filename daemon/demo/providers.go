@@ -89,16 +89,47 @@ func (p *imapProvider) seed(n int) error {
 	return nil
 }
 
-// check asks the provider, directly, whether the offline changes arrived.
-func (p *imapProvider) check(flaggedID, movedID string) error {
+// otherClient logs in to the provider directly, as a phone or webmail
+// would, past holdover's cut.
+func (p *imapProvider) otherClient() (*imapclient.Client, error) {
 	c, err := imapclient.DialInsecure(p.addr(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(p.userName, p.password).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// moveElsewhere moves a message the way another mail client would.
+func (p *imapProvider) moveElsewhere(from, to, msgID string) error {
+	c, err := p.otherClient()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Login(p.userName, p.password).Wait(); err != nil {
+	if _, err := c.Select(from, nil).Wait(); err != nil {
 		return err
 	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
+	if err != nil || len(data.AllUIDs()) != 1 {
+		return fmt.Errorf("demo: %s is not in %s exactly once (%v)", msgID, from, err)
+	}
+	var set imap.UIDSet
+	set.AddNum(data.AllUIDs()...)
+	_, err = c.Move(set, to).Wait()
+	return err
+}
+
+// check asks the provider, directly, whether the offline changes arrived.
+func (p *imapProvider) check(flaggedID, movedID string) error {
+	c, err := p.otherClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	find := func(folder, id string) (*imapclient.FetchMessageBuffer, error) {
 		if _, err := c.Select(folder, nil).Wait(); err != nil {
 			return nil, err

@@ -51,6 +51,10 @@ type Daemon interface {
 	// SyncNow runs a full sync pass of one account ("" for all) on the
 	// daemon's own loops and returns a JSON-encodable result.
 	SyncNow(ctx context.Context, account string) (any, error)
+	// VerifyNow compares the mail mirror of one account ("" for all) in
+	// full with the server, repairing it when asked, on the daemon's own
+	// loops, and returns a JSON-encodable result.
+	VerifyNow(ctx context.Context, account string, repair bool) (any, error)
 	// Nudge tells the daemon that actions were queued by another process
 	// (the CLI), so the account's workers look at the queue now.
 	Nudge(account, service string)
@@ -99,6 +103,15 @@ func NewHandler(d Daemon) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"))
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /v1/verify", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		res, err := d.VerifyNow(r.Context(), q.Get("account"), q.Get("repair") == "1")
 		if err != nil {
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
 			return
@@ -161,6 +174,18 @@ func (c *Client) Reload(ctx context.Context) (ReloadState, error) {
 func (c *Client) SyncNow(ctx context.Context, account string) (json.RawMessage, error) {
 	var raw json.RawMessage
 	err := c.do(ctx, http.MethodPost, "/v1/sync?account="+url.QueryEscape(account), &raw)
+	return raw, err
+}
+
+// VerifyNow asks the daemon for a full verification and returns its JSON
+// result.
+func (c *Client) VerifyNow(ctx context.Context, account string, repair bool) (json.RawMessage, error) {
+	var raw json.RawMessage
+	q := "/v1/verify?account=" + url.QueryEscape(account)
+	if repair {
+		q += "&repair=1"
+	}
+	err := c.do(ctx, http.MethodPost, q, &raw)
 	return raw, err
 }
 

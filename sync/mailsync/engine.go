@@ -17,6 +17,19 @@
 //   - An unchanged folder costs one SELECT round trip: when UIDVALIDITY,
 //     UIDNEXT, the message count and (with CONDSTORE) HIGHESTMODSEQ equal
 //     what the last sync recorded, it is skipped.
+//   - The incremental rule for a changed folder (listAbove has the proof):
+//     the folder's listing watermark W (synced_uid) moves only with the
+//     engine's own listing, never with a UID learned from a replayed move
+//     (COPYUID). UIDs only grow, so at or below W the server's set can only
+//     shrink, and the stored set there only loses what the server lost
+//     too: equal counts prove equal sets. Above W every UID is compared.
+//     When the counts differ, the folder's full UID list is compared
+//     (ESEARCH keeps that one short response). QRESYNC (VANISHED) would
+//     name the expunged UIDs instead, but go-imap v2's client (beta.8)
+//     cannot send it; the rule above needs nothing beyond RFC 3501.
+//   - A full verification (Verify: every UID and flag) runs daily and
+//     after each outage; a difference it finds is logged as a bug, with
+//     counts, and repaired.
 //   - Flags from the server replace local flags; local flag edits reach the
 //     server as +/- deltas through the outbox, so they merge.
 package mailsync

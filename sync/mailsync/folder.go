@@ -20,6 +20,13 @@ func unchanged(f store.MailFolder, st hsync.FolderState, caps hsync.MailCaps) bo
 }
 
 func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, error) {
+	st, _, err := e.syncFolderAt(ctx, r, f)
+	return st, err
+}
+
+// syncFolderAt syncs a folder and returns also the state SELECT reported
+// at the start of the pass: what the mirror equals once the pass is done.
+func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, hsync.FolderState, error) {
 	var st Stats
 	caps := r.Caps()
 	// SELECT rather than STATUS: Dovecot answered STATUS on a long-lived
@@ -28,119 +35,178 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 	// always current and costs the same single round trip.
 	sel, err := r.Select(ctx, f.Name)
 	if err != nil {
-		return st, err
+		return st, sel, err
 	}
 	if unchanged(f, sel, caps) {
 		st.Skipped++
-		return st, nil
+		return st, sel, nil
 	}
 	st.Folders++
-	localCount, maxLocal, err := e.opts.DB.MailCount(ctx, f.ID)
-	if err != nil {
-		return st, err
-	}
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
-	var missing, gone []uint32
-	listed := false
-	if f.UIDValidity != 0 && sel.UIDValidity == f.UIDValidity {
-		// The common case, new mail: list only the UIDs above the stored
-		// ones. If the counts then add up, nothing was expunged, and the
-		// folder's full UID list need not be compared.
-		newUIDs, err := r.UIDsFrom(ctx, maxLocal+1)
-		if err != nil {
-			return st, err
+	var d listing
+	switch {
+	case f.UIDValidity == 0: // never listed
+		d, err = e.compareAll(ctx, r, f)
+	case sel.UIDValidity != f.UIDValidity:
+		if err := e.reidentify(ctx, r, f, sel.UIDValidity, &st); err != nil {
+			return st, sel, err
 		}
-		if localCount+len(newUIDs) == int(sel.Messages) {
-			missing, listed = newUIDs, true
-		}
+		st.UIDValidityResets++
+		fullFlags = true
+		d, err = e.compareAll(ctx, r, f)
+	default:
+		d, err = e.listAbove(ctx, r, f, sel)
 	}
-	if !listed {
-		if missing, gone, err = e.compareAll(ctx, r, f, sel, &st); err != nil {
-			return st, err
-		}
-		if st.UIDValidityResets > 0 {
-			fullFlags = true
-		}
-	}
-	if len(gone) > 0 {
-		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, gone) })
-		if err != nil {
-			return st, err
-		}
-		st.Expunged += len(gone)
-	}
-
-	// Flags of messages we already have; new ones come with their own.
-	if localCount > len(gone) {
-		n, err := e.syncFlags(ctx, r, f, fullFlags)
-		if err != nil {
-			return st, err
-		}
-		st.FlagChanges += n
-	}
-
-	if err := e.fetchNew(ctx, r, f, missing, &st); err != nil {
-		return st, err
-	}
-
-	_, syncedUID, err := e.opts.DB.MailCount(ctx, f.ID)
 	if err != nil {
-		return st, err
+		return st, sel, err
 	}
-	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, &st)
+	if err != nil {
+		return st, sel, err
+	}
+	return st, sel, e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		return tx.SetMailFolderState(ctx, f.ID, store.FolderSyncState{
-			UIDValidity: sel.UIDValidity, UIDNext: sel.UIDNext, HighestModSeq: sel.HighestModSeq,
-			Messages: sel.Messages, SyncedUID: syncedUID,
+			UIDValidity: rec.UIDValidity, UIDNext: rec.UIDNext, HighestModSeq: rec.HighestModSeq,
+			Messages: rec.Messages, SyncedUID: d.watermark(rec),
 		})
 	})
-	return st, err
+}
+
+// listing is what a pass learned by listing a folder's UIDs: what to
+// fetch, what is gone, and the highest UID the listing saw.
+type listing struct {
+	missing, gone []uint32
+	maxListed     uint32
+}
+
+// watermark is the folder's new listing watermark once the listing is
+// applied: every UID below SELECT's UIDNEXT existed before the listing
+// and was in it if still there; above that, the listing's highest.
+func (d listing) watermark(sel hsync.FolderState) uint32 {
+	return max(d.maxListed, sel.UIDNext-min(sel.UIDNext, 1))
+}
+
+// applyListing removes what is gone, reads changed flags and fetches
+// what is missing. It returns the folder state to record: SELECT's, with
+// HIGHESTMODSEQ held below a flag change it had to leave for later.
+func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, st *Stats) (hsync.FolderState, error) {
+	if len(d.gone) > 0 {
+		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, d.gone) })
+		if err != nil {
+			return sel, err
+		}
+		st.Expunged += len(d.gone)
+	}
+	// Flags of messages we already have; new ones come with their own.
+	if sel.Messages > uint32(len(d.missing)) {
+		n, held, err := e.syncFlags(ctx, r, f, fullFlags)
+		if err != nil {
+			return sel, err
+		}
+		st.FlagChanges += n
+		if held > 0 {
+			sel.HighestModSeq = min(sel.HighestModSeq, held-1)
+		}
+	}
+	return sel, e.fetchNew(ctx, r, f, d.missing, st)
+}
+
+// listAbove is the incremental listing of a folder whose UIDVALIDITY is
+// unchanged. The rule, and why it cannot miss a change:
+//
+// Let W be the folder's listing watermark (SyncedUID). The last complete
+// pass stored exactly the server's UIDs up to W as its listing saw them.
+// UIDs only grow, so a message can never appear at or below W later: an
+// arrival, another client's move in, or our own replayed move gets a UID
+// at or above UIDNEXT, which was above W. Below W the server's set can
+// therefore only shrink. The stored set below W changes only when a
+// replay moves or deletes a message, which the server did too. So the
+// stored set below W is a superset of the server's, and the two are equal
+// exactly when their counts are. The server's count below W is SELECT's
+// EXISTS minus the UIDs it lists above W.
+//
+// Above W everything is compared UID by UID: the server's UIDs there
+// against the stored ones (rows a replayed move recorded through COPYUID
+// live there too, and may have been expunged since). When the counts
+// below W differ, something at or below W was expunged, and the whole
+// folder is compared instead (compareAll).
+//
+// The stored side is read before the server is listed, so a replay that
+// commits in between is seen as new on the server (and found stored by
+// its UID when fetched) rather than as gone.
+func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState) (listing, error) {
+	w := f.SyncedUID
+	localBelow, localAbove, err := e.opts.DB.MailUIDsAbove(ctx, f.ID, w)
+	if err != nil {
+		return listing{}, err
+	}
+	serverAbove, err := r.UIDsFrom(ctx, w+1)
+	if err != nil {
+		return listing{}, err
+	}
+	slices.Sort(serverAbove)
+	if int(sel.Messages)-len(serverAbove) != localBelow {
+		return e.compareAll(ctx, r, f)
+	}
+	d := listing{missing: difference(serverAbove, localAbove)}
+	if len(serverAbove) > 0 {
+		d.maxListed = serverAbove[len(serverAbove)-1]
+	}
+	d.gone, err = e.notMoving(ctx, f, difference(localAbove, serverAbove))
+	return d, err
 }
 
 // compareAll lists every UID of the folder and compares it with the
-// store: after a UIDVALIDITY change (re-identifying the messages), and
-// whenever the counts show that something was expunged. It returns the
-// UIDs to fetch and the ones gone from the server.
-func (e *Engine) compareAll(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, st *Stats) (missing, gone []uint32, err error) {
-	serverUIDs, err := r.UIDs(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	slices.Sort(serverUIDs)
-	if f.UIDValidity != 0 && sel.UIDValidity != f.UIDValidity {
-		e.log.Info("UIDVALIDITY changed; re-identifying stored messages", "folder", f.Name, "old", f.UIDValidity, "new", sel.UIDValidity)
-		if err := e.reidentify(ctx, r, f, sel.UIDValidity, serverUIDs, st); err != nil {
-			return nil, nil, err
-		}
-		st.UIDValidityResets++
-	}
+// store: on the first pass, after a UIDVALIDITY change, and whenever the
+// counts show that something at or below the watermark was expunged.
+func (e *Engine) compareAll(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (listing, error) {
+	// Stored side first: see listAbove.
 	localUIDs, err := e.opts.DB.MailUIDs(ctx, f.ID)
 	if err != nil {
-		return nil, nil, err
+		return listing{}, err
 	}
-	gone = difference(localUIDs, serverUIDs)
-	if len(gone) > 0 {
-		// A message whose move or deletion is being replayed leaves the
-		// folder before the replay's outcome is recorded: the outbox, not
-		// this pass, decides where it is.
-		moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
-		if err != nil {
-			return nil, nil, err
-		}
-		gone = slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] })
+	serverUIDs, err := r.UIDs(ctx)
+	if err != nil {
+		return listing{}, err
 	}
-	return difference(serverUIDs, localUIDs), gone, nil
+	slices.Sort(serverUIDs)
+	d := listing{missing: difference(serverUIDs, localUIDs)}
+	if len(serverUIDs) > 0 {
+		d.maxListed = serverUIDs[len(serverUIDs)-1]
+	}
+	d.gone, err = e.notMoving(ctx, f, difference(localUIDs, serverUIDs))
+	return d, err
+}
+
+// notMoving leaves out of gone the messages whose move or deletion is
+// being replayed: they leave the folder on the server before the replay's
+// outcome is recorded, and the outbox, not this pass, decides where they
+// are.
+func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, gone []uint32) ([]uint32, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	moving, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.move", "mail.delete"})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(gone, func(u uint32) bool { return moving[u] }), nil
 }
 
 // syncFlags applies the server's flags to stored messages: only those
 // changed since the recorded HIGHESTMODSEQ with CONDSTORE, all of them
-// otherwise. It returns how many messages changed.
-func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (int, error) {
-
-	// A local flag change still queued wins until it is replayed (then
-	// the server's MODSEQ moves and the next pass reads the merged flags).
+// otherwise. It returns how many messages changed, and the lowest MODSEQ
+// it had to leave unread (0 when none): the folder's recorded
+// HIGHESTMODSEQ must stay below it.
+func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (changed int, held uint64, err error) {
+	// A local flag change still queued wins until it is replayed. Its
+	// replay may already have reached the server (a MODSEQ this pass
+	// sees) while the outbox has not recorded it: the message's flags are
+	// then read again by the next pass, because the recorded
+	// HIGHESTMODSEQ is held below the skipped MODSEQ.
 	queued, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	since := f.HighestModSeq
 	if full {
@@ -150,11 +216,13 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
 		if !queued[c.UID] {
 			reported = append(reported, c)
+		} else if c.ModSeq > 0 && (held == 0 || c.ModSeq < held) {
+			held = c.ModSeq
 		}
 		return nil
 	})
 	if err != nil || len(reported) == 0 {
-		return 0, err
+		return 0, held, err
 	}
 	// Read back only what the server reported (all of it without
 	// CONDSTORE, a few with it).
@@ -164,7 +232,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 	}
 	stored, err := e.opts.DB.MailFlagsOf(ctx, f.ID, uids)
 	if err != nil {
-		return 0, err
+		return 0, held, err
 	}
 	var changes []hsync.FlagChange
 	for _, c := range reported {
@@ -173,7 +241,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 		}
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		return 0, held, nil
 	}
 	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		for _, c := range changes {
@@ -183,7 +251,7 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 		}
 		return nil
 	})
-	return len(changes), err
+	return len(changes), held, err
 }
 
 // reidentify maps stored messages to the UIDs of a folder whose
@@ -191,7 +259,13 @@ func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.Mail
 // messages keep their rows and bodies under the new UID; stored messages
 // the server no longer has are removed (their bodies stay until the end
 // of the pass, so a message that moved elsewhere is not downloaded again).
-func (e *Engine) reidentify(ctx context.Context, r hsync.MailRemote, f store.MailFolder, validity uint32, serverUIDs []uint32, st *Stats) error {
+func (e *Engine) reidentify(ctx context.Context, r hsync.MailRemote, f store.MailFolder, validity uint32, st *Stats) error {
+	e.log.Info("UIDVALIDITY changed; re-identifying stored messages", "folder", f.Name, "old", f.UIDValidity, "new", validity)
+	serverUIDs, err := r.UIDs(ctx)
+	if err != nil {
+		return err
+	}
+	slices.Sort(serverUIDs)
 	local, err := e.opts.DB.MailMessagesForMatching(ctx, f.ID)
 	if err != nil {
 		return err

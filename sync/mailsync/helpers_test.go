@@ -106,7 +106,15 @@ func (s *server) folders(t *testing.T) []string {
 type countingRemote struct {
 	hsync.MailRemote
 	bodies     int
-	failBodies int // fail FetchBodies after this many bodies (0: never)
+	failBodies int    // fail FetchBodies after this many bodies (0: never)
+	beforeUIDs func() // called before each full UID listing, when set
+}
+
+func (c *countingRemote) UIDs(ctx context.Context) ([]uint32, error) {
+	if c.beforeUIDs != nil {
+		c.beforeUIDs()
+	}
+	return c.MailRemote.UIDs(ctx)
 }
 
 var errInjected = hsync.Errorf(hsync.Transient, "injected", fmt.Errorf("connection reset by fault injection"))

@@ -11,11 +11,17 @@ import (
 
 // Runner keeps one account's mirror current: a full pass at start and
 // every Interval, a folder pass when IDLE reports a change, a full pass
-// on request (holdover sync --once). It owns its Engine; nothing else
-// touches it, so passes never overlap.
+// on request (holdover sync --once). After a successful pass it verifies
+// the mirror in full and repairs it (Engine.Verify) when the last
+// verification is older than VerifyEvery or an outage of the service has
+// ended since. It owns its Engine; nothing else touches it, so passes
+// never overlap.
 type Runner struct {
 	Engine   *Engine
 	Interval time.Duration
+	// VerifyEvery is the longest time between full verifications
+	// (default 24 h); negative disables the periodic ones.
+	VerifyEvery time.Duration
 	// IdleDial opens the sessions that wait in IDLE; nil disables push.
 	IdleDial    hsync.MailIdleDialer
 	IdleFolders []string // default: INBOX
@@ -25,15 +31,21 @@ type Runner struct {
 
 	once     gosync.Once
 	requests chan request
+	// lastVerify is when the loop last started a verification: one that
+	// cannot finish (a folder busy every time) is not retried before
+	// Interval has passed, however often IDLE wakes the loop.
+	lastVerify time.Time
 }
 
 type request struct {
-	reply chan result
+	verify *VerifyMode // nil: a sync pass
+	reply  chan result
 }
 
 type result struct {
-	stats Stats
-	err   error
+	stats  Stats
+	report VerifyReport
+	err    error
 }
 
 func (r *Runner) init() {
@@ -48,23 +60,38 @@ func (r *Runner) init() {
 		if r.Interval <= 0 {
 			r.Interval = 5 * time.Minute
 		}
+		if r.VerifyEvery == 0 {
+			r.VerifyEvery = 24 * time.Hour
+		}
 	})
 }
 
 // SyncNow asks the running loop for a full pass and waits for it.
 func (r *Runner) SyncNow(ctx context.Context) (Stats, error) {
+	res := r.ask(ctx, request{})
+	return res.stats, res.err
+}
+
+// VerifyNow asks the running loop for a full verification and waits for
+// it.
+func (r *Runner) VerifyNow(ctx context.Context, mode VerifyMode) (VerifyReport, error) {
+	res := r.ask(ctx, request{verify: &mode})
+	return res.report, res.err
+}
+
+func (r *Runner) ask(ctx context.Context, req request) result {
 	r.init()
-	req := request{reply: make(chan result, 1)}
+	req.reply = make(chan result, 1)
 	select {
 	case r.requests <- req:
 	case <-ctx.Done():
-		return Stats{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 	select {
 	case res := <-req.reply:
-		return res.stats, res.err
+		return res
 	case <-ctx.Done():
-		return Stats{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 }
 
@@ -101,7 +128,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			res.stats, res.err = r.Engine.SyncFolder(ctx, folder)
 		case req := <-r.requests:
 			reply = req.reply
-			res.stats, res.err = r.Engine.SyncOnce(ctx)
+			if req.verify != nil {
+				res.report, res.err = r.Engine.Verify(ctx, *req.verify)
+				res.stats = res.report.Sync
+			} else {
+				res.stats, res.err = r.Engine.SyncOnce(ctx)
+			}
 		}
 		if ctx.Err() != nil {
 			if reply != nil {
@@ -125,6 +157,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			if res.stats.New+res.stats.Expunged+res.stats.FlagChanges > 0 {
 				r.Engine.log.Info("mail synced", "new", res.stats.New, "downloaded", res.stats.Downloaded,
 					"reused", res.stats.Reused, "flags", res.stats.FlagChanges, "expunged", res.stats.Expunged)
+			}
+			if reply == nil && r.verifyDue(ctx) {
+				r.verify(ctx)
 			}
 		}
 		if reply != nil {
@@ -173,4 +208,36 @@ func (r *Runner) idleLoop(ctx context.Context, folder string, pokes chan<- strin
 		case <-time.After(r.Retry.Delay(attempt)):
 		}
 	}
+}
+
+// verifyDue reports whether a full verification is due: one was never
+// done, the last is older than VerifyEvery, or an outage of the service
+// ended since (replays and other clients' changes met while it lasted).
+func (r *Runner) verifyDue(ctx context.Context) bool {
+	if time.Since(r.lastVerify) < r.Interval {
+		return false
+	}
+	db, account := r.Engine.opts.DB, r.Engine.opts.Account
+	oldest, folders, err := db.OldestMailVerification(ctx, account)
+	if err != nil || folders == 0 {
+		return false
+	}
+	if r.VerifyEvery > 0 && time.Since(oldest) > r.VerifyEvery {
+		return true
+	}
+	ended, err := db.LastOutageEnd(ctx, account, "imap")
+	return err == nil && ended.After(oldest)
+}
+
+// verify runs a verification with repair from the loop; the engine logs
+// what it finds.
+func (r *Runner) verify(ctx context.Context) {
+	r.lastVerify = time.Now()
+	rep, err := r.Engine.Verify(ctx, Repair)
+	if err != nil {
+		r.Engine.log.Warn("mail verification failed; retried after a later pass", "err", err)
+		return
+	}
+	r.Engine.log.Info("mail verified", "folders", rep.Folders, "messages", rep.Messages,
+		"divergent_folders", len(rep.Divergences), "busy_folders", len(rep.Busy))
 }

@@ -83,3 +83,40 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The loop verifies (and repairs) the mirror after an outage of the
+// service has ended, even with periodic verification off.
+func TestRunnerVerifiesAndRepairsAfterAnOutageEnds(t *testing.T) {
+	srv := startServer(t)
+	seedMailbox(t, srv)
+	f := newFixture(t, srv)
+	f.sync(t)
+	damage(t, f)
+	r := &mailsync.Runner{Engine: f.eng, Interval: 100 * time.Millisecond, VerifyEvery: -1, Health: &hsync.Health{DB: f.db}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	time.Sleep(500 * time.Millisecond) // several passes
+	// Asked through the loop, which owns the engine; a check changes nothing.
+	if rep, err := r.VerifyNow(ctx, mailsync.CheckOnly); err != nil || len(rep.Divergences) != 1 {
+		t.Fatalf("without an outage nothing verified, want the damage still there: %+v %v", rep, err)
+	}
+
+	h := hsync.Health{DB: f.db}
+	for i := 1; i <= hsync.DownAfter; i++ {
+		h.Failure(ctx, "work", "imap", i, hsync.Errorf(hsync.Transient, "test", context.DeadlineExceeded))
+	}
+	h.Success(ctx, "work", "imap")
+	waitFor(t, 5*time.Second, "verification after the outage", func() bool {
+		oldest, _, _ := f.db.OldestMailVerification(ctx, "work")
+		return !oldest.IsZero()
+	})
+	f.assertMirror(t)
+}

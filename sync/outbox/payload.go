@@ -17,12 +17,16 @@ const (
 	KindDelete = "mail.delete"
 	KindAppend = "mail.append"
 	KindSend   = "mail.send"
+	// Calendar kinds: replayed by package calsync's executor.
+	KindCalPut    = "cal.put"
+	KindCalDelete = "cal.delete"
 )
 
 // ServiceKinds says which service replays which kinds.
 var ServiceKinds = map[string][]string{
-	"imap": {KindFlags, KindMove, KindDelete, KindAppend},
-	"smtp": {KindSend},
+	"imap":   {KindFlags, KindMove, KindDelete, KindAppend},
+	"smtp":   {KindSend},
+	"caldav": {KindCalPut, KindCalDelete},
 }
 
 // FlagsPayload is a flag delta on a stored message.

@@ -63,7 +63,7 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		// An earlier attempt got as far as the final dot and its outcome
 		// is unknown: the server may have the message. Sending again could
 		// double it, so the user decides (outbox retry or cancel).
-		return nil, hsync.Errorf(hsync.Conflict, "outbox send", errMaybeSent)
+		return nil, maybeSent(ctx, row, p, errMaybeSent)
 	}
 	if e.session == nil {
 		s, err := e.Dial(ctx)
@@ -82,7 +82,7 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		if kind == hsync.Transient && e.committed(ctx, row.ID) {
 			// Cut after the final dot without a reply: as ambiguous as a
 			// crash there.
-			return nil, hsync.Errorf(hsync.Conflict, "outbox send", fmt.Errorf("%w (%v)", errMaybeSent, err))
+			return nil, maybeSent(ctx, row, p, fmt.Errorf("%w (%v)", errMaybeSent, err))
 		}
 		return nil, err
 	}
@@ -101,6 +101,18 @@ const phaseCommitting = "committing"
 
 var errMaybeSent = errors.New("the server may already have this message: holdover stopped, or the connection broke, while it was accepting it, and it is not in Sent. " +
 	"Check with the recipient or in your provider's Sent folder, then `holdover outbox retry ID` to send it again or `holdover outbox cancel ID`")
+
+// maybeSent parks a send whose outcome is unknown as a conflict, listed
+// with the others (holdover conflicts): taking the local side sends it
+// again, taking the remote side accepts that the server has it.
+func maybeSent(ctx context.Context, row store.OutboxRow, p SendPayload, why error) error {
+	meta := encode(map[string]any{"message_id": p.MessageID, "to": p.Envelope.To, "size": p.Size})
+	return &Settled{State: store.OutboxConflict, Err: hsync.Errorf(hsync.Conflict, "outbox send", why), Apply: func(tx *store.Tx) error {
+		_, err := tx.InsertConflict(ctx, store.Conflict{Account: row.Account, Kind: "mail", TargetKey: row.TargetKey, OutboxID: row.ID,
+			LocalMeta: string(meta), RemoteMeta: `{"unknown":true}`, Policy: "ask"})
+		return err
+	}}
+}
 
 // committed reports whether the action reached the final dot.
 func (e *SendExecutor) committed(ctx context.Context, id int64) bool {

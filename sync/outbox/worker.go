@@ -24,6 +24,21 @@ type Executor interface {
 	Close() error
 }
 
+// Settled is what an executor returns, as its error, for an action the
+// provider answered but that ends other than applied: a conflict the
+// executor has already recorded (state conflict, parked for a person) or
+// decided by policy (state done, the server's version kept). Apply runs
+// in the transaction that records the state, so the local change and
+// the outcome commit together.
+type Settled struct {
+	State store.OutboxState
+	Err   error // why, with its sync kind (usually Conflict)
+	Apply func(*store.Tx) error
+}
+
+func (s *Settled) Error() string { return s.Err.Error() }
+func (s *Settled) Unwrap() error { return s.Err }
+
 // Worker replays one account's actions for one service, one at a time,
 // oldest first per target key. It sleeps until woken (a new action), a
 // failed action is due, or Poll passes (actions queued by other
@@ -180,6 +195,13 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 				w.Done(row)
 			}
 		}
+		return
+	}
+	var settled *Settled
+	if errors.As(err, &settled) {
+		w.Log.Warn("outbox: action settled without being applied", "id", row.ID, "kind", row.Kind, "state", settled.State, "why", settled.Err)
+		w.finish(rec, row, settled.State, hsync.KindOf(settled).String()+": "+settled.Error(), time.Time{}, settled.Apply)
+		w.answered(rec)
 		return
 	}
 	w.Exec.Close() // the session's state is unknown after a failure
