@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-outbox clean
+.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-outbox model-long clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -40,6 +40,12 @@ bench:
 # bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
 bench-mail:
 	./bench/mail.sh $(MSGS)
+
+# model-long: the randomized model test of the mail mirror over 50 seeds
+# per server (make test runs 2); SEEDS=n to change it.
+SEEDS ?= 50
+model-long:
+	HOLDOVER_MODEL_SEEDS=$(SEEDS) $(GO) test -tags $(TAGS) -count=1 -timeout 2h -run 'TestMailModel' -v ./cmd/holdover/ 2>&1 | grep -E '^(=== RUN|\s*--- (PASS|FAIL)|ok|FAIL|PASS)|seed [0-9]+ on'
 
 # bench-outbox: enqueue latency and drain times of the outbox.
 bench-outbox:

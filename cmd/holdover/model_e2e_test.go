@@ -295,6 +295,15 @@ func (r *modelRun) recoverAndCheck(variant string) {
 	if code, out, _ := r.cli("db", "check"); code != 0 || !strings.Contains(out, "integrity: ok") {
 		violations = append(violations, fmt.Sprintf("db check: exit %d\n%s", code, out))
 	}
+	// The daemon verifies (and repairs) the mirror by itself after each
+	// outage: a divergence it found is as much a failure as one found
+	// here, or the repair would hide the bug from this test.
+	if strings.Contains(r.daemonLogs.String(), "the mirror diverged from the server") {
+		violations = append(violations, "the daemon's own verification found (and repaired) a divergence: see its warnings")
+	}
+	if code, out, stderr := r.cli("mail", "verify"); code != 0 {
+		violations = append(violations, fmt.Sprintf("mail verify: exit %d\n%s%s", code, out, stderr))
+	}
 
 	// The final views: the mirror from a fresh read of the store.
 	r.db.Close()
