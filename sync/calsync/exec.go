@@ -106,6 +106,12 @@ func (e *Executor) put(ctx context.Context, row store.OutboxRow, o store.CalObje
 		// Our own earlier attempt: the server has the event already.
 		return e.synced(ctx, o.ID, server.ETag, o.Data), nil
 	}
+	if !gone && sameVersion(o.Data, server.Data) {
+		// An edit whose PUT reached the server before the outcome was
+		// recorded (a kill right after it): the server holds exactly our
+		// version (servers re-serialise, so it is compared as an event).
+		return e.synced(ctx, o.ID, server.ETag, o.Data), nil
+	}
 	return e.conflict(ctx, row, o, server, gone, func(etag string) (string, error) {
 		c := hsync.PutCondition{IfMatch: etag, Create: etag == ""}
 		return e.Remote.Put(ctx, o.Href, o.Data, c)
@@ -154,6 +160,20 @@ func (e *Executor) serverVersion(ctx context.Context, href string) (hsync.CalObj
 		return hsync.CalObject{}, true, nil
 	}
 	return obj, false, err
+}
+
+// sameVersion reports whether two iCalendar objects are the same version
+// of the same event: UID, SEQUENCE, LAST-MODIFIED and DTSTAMP (which an
+// edit here sets to its own time) and the fields a person edits.
+func sameVersion(a, b []byte) bool {
+	x, errX := ical.Parse(a)
+	y, errY := ical.Parse(b)
+	if errX != nil || errY != nil || x.UID == "" {
+		return false
+	}
+	return x.UID == y.UID && x.Sequence == y.Sequence && x.LastModified.Equal(y.LastModified) && x.DTStamp.Equal(y.DTStamp) &&
+		x.Summary == y.Summary && x.Location == y.Location && x.Description == y.Description &&
+		x.Start.Equal(y.Start) && x.End.Equal(y.End) && x.AllDay == y.AllDay && x.Recurring == y.Recurring
 }
 
 func sameUID(data []byte, uid string) bool {

@@ -186,3 +186,39 @@ func TestACreateReplayedAfterACrashIsNotDoubled(t *testing.T) {
 		t.Fatalf("object after the replay = %+v", o)
 	}
 }
+
+// An edit whose PUT reached the server but whose outcome was not recorded
+// (kill -9 right after it) meets its own version on the replay: the 412
+// of its stale If-Match is not a conflict (found by the chaos test).
+func TestAnEditReplayedAfterACrashIsNotAConflict(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	e.seed(t, "work", 1, day)
+	e.sync(t)
+	o := e.objectByUID(t, "work-0@test")
+	title := "edited once"
+	if err := e.local.Edit(ctx, o.ID, ical.Change{Summary: &title}); err != nil {
+		t.Fatal(err)
+	}
+	row, ok, err := e.db.ClaimOutbox(ctx, "work", []string{"cal.put"})
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, err := e.exec.Execute(ctx, row); err != nil { // reached the server; "crash"
+		t.Fatal(err)
+	}
+	row.Attempts++
+	apply, err := e.exec.Execute(ctx, row)
+	if err != nil || apply == nil {
+		t.Fatalf("replay after the crash: %v", err)
+	}
+	if err := e.db.Write(ctx, apply); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.objectByUID(t, "work-0@test"); got.LocalState != store.CalSynced || got.Summary != title {
+		t.Fatalf("after the replay: %+v", got)
+	}
+	if cs, _ := e.db.Conflicts(ctx, store.ConflictFilter{}); len(cs) != 0 {
+		t.Fatalf("a conflict was recorded: %+v", cs)
+	}
+}
