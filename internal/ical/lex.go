@@ -136,8 +136,10 @@ func isBeginEnd(text []byte) bool {
 }
 
 // nameOf returns the upper-cased property name of a line that passed
-// startsProperty, without allocating for the names in known.
-func nameOf(text []byte) (name string, rest []byte) {
+// startsProperty, and what follows it. For a name this package does not
+// read, name is "" unless all is set: skipping such a line allocates
+// nothing.
+func nameOf(text []byte, all bool) (name string, rest []byte) {
 	i := bytes.IndexAny(text, ";:")
 	var buf [32]byte
 	if i <= len(buf) {
@@ -151,9 +153,15 @@ func nameOf(text []byte) (name string, rest []byte) {
 		if k, ok := known[string(n)]; ok {
 			return k, text[i:]
 		}
-		return string(n), text[i:]
+		if all {
+			return string(n), text[i:]
+		}
+		return "", text[i:]
 	}
-	return strings.ToUpper(string(text[:i])), text[i:]
+	if all {
+		return strings.ToUpper(string(text[:i])), text[i:]
+	}
+	return "", text[i:]
 }
 
 // known interns the names this package reads, so that looking them up
@@ -163,8 +171,7 @@ var known = func() map[string]string {
 	for _, n := range []string{"BEGIN", "END", "UID", "SUMMARY", "LOCATION",
 		"DESCRIPTION", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RDATE",
 		"EXDATE", "RECURRENCE-ID", "STATUS", "SEQUENCE", "LAST-MODIFIED",
-		"DTSTAMP", "TZID", "TZOFFSETFROM", "TZOFFSETTO", "TZNAME", "ATTENDEE",
-		"ORGANIZER", "VERSION", "PRODID", "CALSCALE", "METHOD"} {
+		"DTSTAMP", "TZID", "TZOFFSETFROM", "TZOFFSETTO", "TZNAME", "EXRULE"} {
 		m[n] = n
 	}
 	return m
@@ -272,7 +279,7 @@ func decode(data []byte, opt decodeOptions) (*decoded, error) {
 			dropped++
 			continue
 		}
-		name, rest := nameOf(ln.text)
+		name, rest := nameOf(ln.text, opt.keepAll || opt.spans)
 		switch name {
 		case "BEGIN", "END":
 			p, ok := parseProp(name, rest)
@@ -337,7 +344,7 @@ func decode(data []byte, opt decodeOptions) (*decoded, error) {
 				sp.props = append(sp.props, propSpan{name, ln.start, ln.end})
 			}
 			if _, isKnown := known[name]; !opt.keepAll && !isKnown {
-				continue
+				continue // not read here; no allocation for it
 			}
 			p, ok := parseProp(name, rest)
 			if !ok {
