@@ -81,8 +81,8 @@ func TestFastForwardProducesWhatIteratingFromDTSTARTDoes(t *testing.T) {
 		time.Date(2019, 3, 31, 1, 30, 0, 0, berlin), // the night DST begins
 		time.Date(2020, 2, 29, 12, 0, 0, 0, time.UTC),
 		time.Date(2021, 1, 31, 23, 59, 59, 0, berlin),
-		time.Date(2022, 10, 30, 2, 30, 0, 0, berlin), // in the hour that happens twice
-		time.Date(2023, 9, 2, 23, 45, 0, 0, mustLoad(t, "America/Santiago")), // DST begins at midnight
+		time.Date(2022, 10, 30, 2, 30, 0, 0, berlin),                            // in the hour that happens twice
+		time.Date(2023, 9, 2, 23, 45, 0, 0, mustLoad(t, "America/Santiago")),    // DST begins at midnight
 		time.Date(2023, 10, 1, 1, 45, 0, 0, mustLoad(t, "Australia/Lord_Howe")), // a 30-minute DST
 		time.Date(2011, 12, 28, 10, 0, 0, 0, mustLoad(t, "Pacific/Apia")),       // 2011-12-30 never happened
 	}
