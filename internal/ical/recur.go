@@ -40,6 +40,9 @@ import (
 //     1601, would end in 1893. Every rule is given an explicit UNTIL at
 //     the end of the year 9999 instead.
 //   - Overflow. INTERVAL above maxInterval is refused.
+//   - The year 0. rrule-go's per-year tables start out marked as built
+//     for the year 0, so a DTSTART in it panics; such a rule yields
+//     nothing here.
 //   - DTSTART. RFC 5545 counts DTSTART as the first instance even when
 //     the rule does not match it; rrule-go does not. The caller adds it,
 //     and COUNT is lowered by one here when DTSTART is not the rule's
@@ -193,6 +196,12 @@ func (s *recurSpec) bind(dtstart time.Time, allDay bool) *boundRule {
 		default:
 			b.opt.Until = inZone(u.wall, loc)
 		}
+	}
+	// rrule-go marks its per-year tables as built for "year 0" before it
+	// builds any, so a series in the year 0 indexes empty tables.
+	if y := dtstart.Year(); y < 1 || y > rrule.MAXYEAR {
+		b.never = true
+		return b
 	}
 	if b.never || unreachable(b.opt) || probeNever(b.opt) {
 		b.never = true
