@@ -3,6 +3,7 @@ package ical
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -339,5 +340,40 @@ func TestTenThousandAttendeesParseInBoundedTimeAndMemory(t *testing.T) {
 	occs, _, err := Expand(data, day(time.UTC, 2024, 3, 1), day(time.UTC, 2024, 3, 2), time.UTC)
 	if err != nil || len(occs) != 1 {
 		t.Fatal(occs, err)
+	}
+}
+
+// The calendar engine stores Start and LastEnd (or Unbounded) and asks
+// its range queries of them; an occurrence outside those bounds would be
+// missing from `cal ls`. Floating and all-day bounds are wall clocks and
+// hold within 14 hours for any reader.
+func TestParseBoundsHoldEveryOccurrence(t *testing.T) {
+	objs := benchCalendar(600)
+	files, _ := filepath.Glob("testdata/*.ics")
+	for _, f := range files {
+		objs = append(objs, readFile(t, filepath.Base(f)))
+	}
+	zones := []*time.Location{mustLoad(t, "Europe/Berlin"), mustLoad(t, "Pacific/Kiritimati"), mustLoad(t, "Pacific/Pago_Pago")}
+	for i, data := range objs {
+		o, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := o.Start, o.LastEnd
+		if o.AllDay || o.Floating {
+			lo, hi = lo.Add(-14*time.Hour), hi.Add(14*time.Hour)
+		}
+		for _, loc := range zones {
+			occs, _, err := Expand(data, time.Date(1999, 1, 1, 0, 0, 0, 0, loc), time.Date(2027, 1, 1, 0, 0, 0, 0, loc), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, oc := range occs {
+				if oc.Start.Before(lo) || !o.Unbounded && oc.End.After(hi) {
+					t.Fatalf("object %d, read in %s: occurrence %v – %v outside its bounds %v – %v (unbounded %v)",
+						i, loc, oc.Start, oc.End, lo, hi, o.Unbounded)
+				}
+			}
+		}
 	}
 }
