@@ -136,13 +136,14 @@ func indexDelim(b []byte, delims string) int {
 }
 
 // startsProperty reports whether line begins with a property name (an
-// iana-token or x-name: letters, digits, dashes) followed by ';' or ':'.
+// iana-token or x-name: letters, digits, dashes, and the underscores
+// some producers put in x-names) followed by ';' or ':'.
 func startsProperty(line []byte) bool {
 	for i, c := range line {
 		switch {
 		case c == ';' || c == ':':
 			return i > 0
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
 			return false
 		}
