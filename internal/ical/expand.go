@@ -152,8 +152,7 @@ func dayKey(t time.Time) int {
 // start before hint may be skipped (see boundRule.iterator).
 func (c *calendar) newSeries(hint time.Time) *series {
 	m := c.master
-	s := &series{c: c, m: m, loc: m.loc(), ruleDone: true,
-		ex: map[int64]bool{}, exDays: map[int]bool{}, over: map[int64]bool{}, overDays: map[int]bool{}}
+	s := &series{c: c, m: m, loc: m.loc(), ruleDone: true}
 	s.dt = m.start.at(c.view).In(s.loc)
 	timed := m.start.form != formDate
 	if m.rule != nil {
@@ -182,21 +181,31 @@ func (c *calendar) newSeries(hint time.Time) *series {
 		s.recurring = true
 	}
 	sort.SliceStable(s.rdates, func(i, j int) bool { return s.rdates[i].start.Before(s.rdates[j].start) })
+	// The maps stay nil (and free) for the many series without EXDATEs
+	// or overrides; reading a nil map is fine.
 	for _, p := range m.exdates {
 		if p.start.form == formDate && timed {
-			s.exDays[dayKey(p.start.wall)] = true
+			s.exDays = setKey(s.exDays, dayKey(p.start.wall))
 		} else {
-			s.ex[p.start.at(c.view).Unix()] = true
+			s.ex = setKey(s.ex, p.start.at(c.view).Unix())
 		}
 	}
 	for _, ov := range c.overrides {
 		if ov.recurID.form == formDate && timed {
-			s.overDays[dayKey(ov.recurID.wall)] = true
+			s.overDays = setKey(s.overDays, dayKey(ov.recurID.wall))
 		} else {
-			s.over[ov.recurID.at(c.view).Unix()] = true
+			s.over = setKey(s.over, ov.recurID.at(c.view).Unix())
 		}
 	}
 	return s
+}
+
+func setKey[K comparable](m map[K]bool, k K) map[K]bool {
+	if m == nil {
+		m = map[K]bool{}
+	}
+	m[k] = true
+	return m
 }
 
 // excludes reports whether an EXDATE removes the instance starting at t.
@@ -229,7 +238,7 @@ func (s *series) nextRaw() (inst, bool) {
 			best, which = s.pending, 2
 		}
 		if s.ri < len(s.rdates) && (which == 0 || s.rdates[s.ri].start.Before(best)) {
-			best, which = s.rdates[s.ri].start, 3
+			which = 3
 		}
 		var in inst
 		switch which {

@@ -51,8 +51,17 @@ func newLineReader(data []byte) *lineReader {
 // physical returns the physical line at p: its content end and the start
 // of the next line.
 func (r *lineReader) physical(p int) (contentEnd, next int) {
-	i := bytes.IndexAny(r.data[p:], "\r\n")
+	// Two IndexByte scans beat one IndexAny, which builds its byte set
+	// on every call: this is the reader's hottest line.
+	rest := r.data[p:]
+	i := bytes.IndexByte(rest, '\n')
 	if i < 0 {
+		i = len(rest)
+	}
+	if c := bytes.IndexByte(rest[:i], '\r'); c >= 0 {
+		i = c
+	}
+	if i == len(rest) {
 		return len(r.data), len(r.data)
 	}
 	e := p + i
@@ -115,14 +124,26 @@ func (r *lineReader) next() (logicalLine, bool) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
+// indexDelim is bytes.IndexAny for a few ASCII delimiters, without the
+// set IndexAny builds on every call.
+func indexDelim(b []byte, delims string) int {
+	for i, c := range b {
+		if strings.IndexByte(delims, c) >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // startsProperty reports whether line begins with a property name (an
-// iana-token or x-name: letters, digits, dashes) followed by ';' or ':'.
+// iana-token or x-name: letters, digits, dashes, and the underscores
+// some producers put in x-names) followed by ';' or ':'.
 func startsProperty(line []byte) bool {
 	for i, c := range line {
 		switch {
 		case c == ';' || c == ':':
 			return i > 0
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
 			return false
 		}
@@ -136,9 +157,11 @@ func isBeginEnd(text []byte) bool {
 }
 
 // nameOf returns the upper-cased property name of a line that passed
-// startsProperty, without allocating for the names in known.
-func nameOf(text []byte) (name string, rest []byte) {
-	i := bytes.IndexAny(text, ";:")
+// startsProperty, and what follows it. For a name this package does not
+// read, name is "" unless all is set: skipping such a line allocates
+// nothing.
+func nameOf(text []byte, all bool) (name string, rest []byte) {
+	i := indexDelim(text, ";:")
 	var buf [32]byte
 	if i <= len(buf) {
 		n := buf[:i]
@@ -151,9 +174,15 @@ func nameOf(text []byte) (name string, rest []byte) {
 		if k, ok := known[string(n)]; ok {
 			return k, text[i:]
 		}
-		return string(n), text[i:]
+		if all {
+			return string(n), text[i:]
+		}
+		return "", text[i:]
 	}
-	return strings.ToUpper(string(text[:i])), text[i:]
+	if all {
+		return strings.ToUpper(string(text[:i])), text[i:]
+	}
+	return "", text[i:]
 }
 
 // known interns the names this package reads, so that looking them up
@@ -163,8 +192,7 @@ var known = func() map[string]string {
 	for _, n := range []string{"BEGIN", "END", "UID", "SUMMARY", "LOCATION",
 		"DESCRIPTION", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RDATE",
 		"EXDATE", "RECURRENCE-ID", "STATUS", "SEQUENCE", "LAST-MODIFIED",
-		"DTSTAMP", "TZID", "TZOFFSETFROM", "TZOFFSETTO", "TZNAME", "ATTENDEE",
-		"ORGANIZER", "VERSION", "PRODID", "CALSCALE", "METHOD"} {
+		"DTSTAMP", "TZID", "TZOFFSETFROM", "TZOFFSETTO", "TZNAME", "EXRULE"} {
 		m[n] = n
 	}
 	return m
@@ -177,7 +205,7 @@ func parseProp(name string, rest []byte) (p goical.Prop, ok bool) {
 	p.Name = name
 	for len(rest) > 0 && rest[0] == ';' {
 		rest = rest[1:]
-		eq := bytes.IndexAny(rest, "=;:")
+		eq := indexDelim(rest, "=;:")
 		if eq < 0 {
 			return p, false
 		}
@@ -197,11 +225,11 @@ func parseProp(name string, rest []byte) (p goical.Prop, ok bool) {
 				v, rest = rest[1:1+q], rest[2+q:]
 				// Anything between the closing quote and the next
 				// delimiter is junk; drop it.
-				if d := bytes.IndexAny(rest, ",;:"); d > 0 {
+				if d := indexDelim(rest, ",;:"); d > 0 {
 					rest = rest[d:]
 				}
 			} else {
-				d := bytes.IndexAny(rest, ",;:")
+				d := indexDelim(rest, ",;:")
 				if d < 0 {
 					return p, false
 				}
@@ -272,7 +300,7 @@ func decode(data []byte, opt decodeOptions) (*decoded, error) {
 			dropped++
 			continue
 		}
-		name, rest := nameOf(ln.text)
+		name, rest := nameOf(ln.text, opt.keepAll || opt.spans)
 		switch name {
 		case "BEGIN", "END":
 			p, ok := parseProp(name, rest)
@@ -337,7 +365,7 @@ func decode(data []byte, opt decodeOptions) (*decoded, error) {
 				sp.props = append(sp.props, propSpan{name, ln.start, ln.end})
 			}
 			if _, isKnown := known[name]; !opt.keepAll && !isKnown {
-				continue
+				continue // not read here; no allocation for it
 			}
 			p, ok := parseProp(name, rest)
 			if !ok {

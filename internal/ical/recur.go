@@ -40,6 +40,9 @@ import (
 //     1601, would end in 1893. Every rule is given an explicit UNTIL at
 //     the end of the year 9999 instead.
 //   - Overflow. INTERVAL above maxInterval is refused.
+//   - The year 0. rrule-go's per-year tables start out marked as built
+//     for the year 0, so a DTSTART in it panics; such a rule yields
+//     nothing here.
 //   - DTSTART. RFC 5545 counts DTSTART as the first instance even when
 //     the rule does not match it; rrule-go does not. The caller adds it,
 //     and COUNT is lowered by one here when DTSTART is not the rule's
@@ -194,6 +197,12 @@ func (s *recurSpec) bind(dtstart time.Time, allDay bool) *boundRule {
 			b.opt.Until = inZone(u.wall, loc)
 		}
 	}
+	// rrule-go marks its per-year tables as built for "year 0" before it
+	// builds any, so a series in the year 0 indexes empty tables.
+	if y := dtstart.Year(); y < 1 || y > rrule.MAXYEAR {
+		b.never = true
+		return b
+	}
 	if b.never || unreachable(b.opt) || probeNever(b.opt) {
 		b.never = true
 		return b
@@ -244,12 +253,31 @@ func pin(o rrule.ROption, dt time.Time) rrule.ROption {
 
 var weekdays = [7]rrule.Weekday{rrule.SU, rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA}
 
-// unreachable reports a sub-daily rule whose BYHOUR/BYMINUTE/BYSECOND
-// the INTERVAL never steps onto from DTSTART's clock: rrule-go would
-// loop forever looking for it.
+// unreachable reports a sub-daily rule that can be seen never to yield:
+// one whose BYHOUR/BYMINUTE/BYSECOND the INTERVAL never steps onto from
+// DTSTART's clock (rrule-go would loop forever looking for it), or whose
+// BYSETPOS lies outside every set (each period of a sub-daily rule has
+// only the times below it; rrule-go would search to the year 9999). o
+// has its implicit parts pinned.
 func unreachable(o rrule.ROption) bool {
 	if o.Freq < rrule.HOURLY {
 		return false
+	}
+	if len(o.Bysetpos) > 0 {
+		size := 1
+		switch o.Freq {
+		case rrule.HOURLY:
+			size = max(len(o.Byminute), 1) * max(len(o.Bysecond), 1)
+		case rrule.MINUTELY:
+			size = max(len(o.Bysecond), 1)
+		}
+		fits := false
+		for _, p := range o.Bysetpos {
+			fits = fits || p >= -size && p <= size
+		}
+		if !fits {
+			return true
+		}
 	}
 	in := func(list []int, v int) bool {
 		if len(list) == 0 {
@@ -417,7 +445,11 @@ func endOfTime(loc *time.Location) time.Time {
 func fastForward(o rrule.ROption, hint time.Time) (time.Time, bool) {
 	d := o.Dtstart
 	loc := d.Location()
-	h := hint.In(loc)
+	// Positions are counted on the wall clock, where rrule-go steps; a
+	// wall time in a DST gap becomes a later instant, so an instance
+	// before hint's wall time can still fall after hint. A day of margin
+	// covers every gap there is.
+	h := hint.Add(-26 * time.Hour).In(loc)
 	step := int64(max(o.Interval, 1))
 	day := func(t time.Time) int64 {
 		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix() / 86400
@@ -429,22 +461,29 @@ func fastForward(o rrule.ROption, hint time.Time) (time.Time, bool) {
 		t := time.Date(c.Year(), c.Month(), c.Day(), c.Hour(), c.Minute(), c.Second(), 0, loc)
 		return t, asWall(t, loc).Equal(c)
 	}
+	// A start of a day, week, month or year period is taken at noon: the
+	// whole first period lies before hint, so its time of day does not
+	// matter (the rule's times are pinned), while midnight may not exist
+	// and time.Date may then move it to the day before, which would shift
+	// the weekday. A day that does not exist at all (Pacific/Apia,
+	// 2011-12-30) cannot be a start.
+	atDay := func(days int64) (time.Time, bool) { return at(days, 12*3600) }
+	ym := func(y int, m time.Month) int64 { return day(time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)) }
 	// periods counts whole periods from d's to h's, less one for margin.
-	// A start in a DST gap would be moved by time.Date; for the calendar
-	// frequencies that moves only the time of day, which is pinned, but a
-	// sub-daily rule would change phase, so such a start is not used.
+	// A start in a DST gap would be moved by time.Date; for sub-daily
+	// rules that shifts the phase, so such a start is not used either.
 	var periods int64
 	var start func(k int64) (time.Time, bool)
 	switch o.Freq {
 	case rrule.YEARLY:
 		periods = int64(h.Year()-d.Year()) - 1
-		start = func(k int64) (time.Time, bool) { return time.Date(d.Year()+int(k), 1, 1, 0, 0, 0, 0, loc), true }
+		start = func(k int64) (time.Time, bool) { return atDay(ym(d.Year()+int(k), 1)) }
 	case rrule.MONTHLY:
 		dm := int64(d.Year())*12 + int64(d.Month()) - 1
 		periods = int64(h.Year())*12 + int64(h.Month()) - 1 - dm - 1
 		start = func(k int64) (time.Time, bool) {
 			m := dm + k
-			return time.Date(int(m/12), time.Month(m%12+1), 1, 0, 0, 0, 0, loc), true
+			return atDay(ym(int(m/12), time.Month(m%12+1)))
 		}
 	case rrule.WEEKLY:
 		wkst := int64(o.Wkst.Day()) // 0 = Monday
@@ -454,16 +493,10 @@ func fastForward(o rrule.ROption, hint time.Time) (time.Time, bool) {
 		}
 		w0 := weekStart(d)
 		periods = (weekStart(h)-w0)/7 - 1
-		start = func(k int64) (time.Time, bool) {
-			t, _ := at(w0+7*k, 0)
-			return t, true
-		}
+		start = func(k int64) (time.Time, bool) { return atDay(w0 + 7*k) }
 	case rrule.DAILY:
 		periods = day(h) - day(d) - 1
-		start = func(k int64) (time.Time, bool) {
-			t, _ := at(day(d)+k, 0)
-			return t, true
-		}
+		start = func(k int64) (time.Time, bool) { return atDay(day(d) + k) }
 	default:
 		unit := int64(1)
 		switch o.Freq {

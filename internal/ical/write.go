@@ -93,8 +93,8 @@ func NewEvent(e Event, now time.Time) ([]byte, error) {
 				until = u.UTC().Format("20060102T150405Z")
 			}
 			lastYear = u.Year()
-		} else if spec.opt.Count == 0 {
-			lastYear = iterStart.Year() + 10
+		} else {
+			lastYear = iterStart.Year() + 10 // as far as a VTIMEZONE of RDATEs goes
 		}
 		if b := spec.bind(iterStart, allDay); b.never {
 			return nil, fmt.Errorf("%w: %s yields no occurrences", errBadRule, e.RRule)
