@@ -21,6 +21,9 @@ import (
 // CONDSTORE HIGHESTMODSEQ) is read after the pass and again after the
 // listing, and the comparison counts only when both equal what the pass
 // saw; otherwise it is retried a few times, then reported as busy.
+// Without CONDSTORE a flag change leaves no trace in that state, so a
+// flag difference is compared again after another pass (which reads every
+// flag) rather than reported.
 // Messages with an unfinished local action are left out, as in a pass.
 
 // VerifyMode says what Verify does with a divergence.
@@ -213,7 +216,14 @@ func (e *Engine) compareFolder(ctx context.Context, r hsync.MailRemote, f store.
 	slices.Sort(c.ghosts)
 	// A replay may have recorded a message here, or moved one away, while
 	// the server was listed: what the store says now decides.
-	return e.recheck(ctx, f, c)
+	c, ok, err = e.recheck(ctx, f, c)
+	if ok && len(c.flags) > 0 && !caps.CondStore {
+		// Without CONDSTORE nothing tells a flag changed since the pass
+		// (every pass reads every flag, so a difference cannot outlive
+		// the next one): compare again after another pass.
+		return c, false, err
+	}
+	return c, ok, err
 }
 
 // shields returns, by kind ("flags", "move"), the folder's UIDs with an

@@ -2,9 +2,13 @@ package mailsync_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	imapconn "github.com/holdover/holdover/connectors/imap"
 
 	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
@@ -129,4 +133,44 @@ func TestVerifyIsNotFooledByChangesItRacesWith(t *testing.T) {
 	}
 	f.remote.beforeUIDs = nil
 	f.assertMirror(t)
+}
+
+// Without CONDSTORE a flag change by another client leaves no trace in the
+// folder's state: verification compares flags again after another pass
+// instead of reporting the race as a divergence (seen in the model test).
+func TestVerifyWithoutCondstoreIsNotFooledByAFlagRace(t *testing.T) {
+	srv := testenv.StartIMAPMem(t, imap.CapSet{imap.CapIMAP4rev1: {}}, nil)
+	for i := 0; i < 3; i++ {
+		srv.Append(t, "INBOX", msg(fmt.Sprintf("m%d@example.com", i), "mem", "body"))
+	}
+	f := newFixtureCfg(t, imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: "none", Username: "me",
+		Password: func(context.Context) (string, error) { return "pw", nil }})
+	f.sync(t)
+	c, err := imapclient.DialInsecure(srv.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("me", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	raced := false
+	f.remote.beforeUIDs = func() {
+		if raced {
+			return
+		}
+		raced = true
+		var one imap.UIDSet
+		one.AddNum(2)
+		if err := c.Store(one, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	rep, err := f.eng.Verify(context.Background(), mailsync.CheckOnly)
+	if err != nil || len(rep.Divergences) != 0 || !raced {
+		t.Fatalf("verify racing with a flag change = %+v, %v (raced %v)", rep, err, raced)
+	}
 }
