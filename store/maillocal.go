@@ -106,3 +106,14 @@ func (tx *Tx) MailMessageTx(ctx context.Context, id int64) (MailMessage, error) 
 	}
 	return m, err
 }
+
+// RevertMailLocal shows a message where the server has it again: a local
+// move or delete that could not be applied (the message was moved or
+// deleted there meanwhile) is undone in the local view, so the next sync
+// pass settles the row by what the server lists.
+func (tx *Tx) RevertMailLocal(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, `UPDATE mail_messages SET folder_id = remote_folder_id, uid = remote_uid, deleted = 0 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("revert message %d: %w", id, err)
+	}
+	return nil
+}

@@ -27,7 +27,11 @@ func kindArgs(kinds []string) (string, []any) {
 }
 
 // ClaimOutbox marks the next runnable action of an account (among kinds)
-// inflight and returns it; ok is false when nothing is runnable now.
+// inflight and returns it; ok is false when nothing is runnable now. An
+// action waits for the earlier unfinished ones on its key, and for an
+// earlier conflict that waits for a person (an open row in conflicts); a
+// conflict the provider settled (a message moved or deleted there first)
+// blocks nothing.
 func (db *DB) ClaimOutbox(ctx context.Context, account string, kinds []string) (row OutboxRow, ok bool, err error) {
 	ph, kargs := kindArgs(kinds)
 	err = db.Write(ctx, func(tx *Tx) error {
@@ -37,7 +41,8 @@ func (db *DB) ClaimOutbox(ctx context.Context, account string, kinds []string) (
 			WHERE o.account = ? AND o.kind IN (`+ph+`)
 			  AND (o.state = 'pending' OR (o.state = 'failed' AND o.next_attempt_at <= ?))
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key = o.target_key
-			                  AND p.id < o.id AND p.state IN ('pending', 'inflight', 'failed', 'conflict'))
+			                  AND p.id < o.id AND (p.state IN ('pending', 'inflight', 'failed')
+			                       OR (p.state = 'conflict' AND EXISTS (SELECT 1 FROM conflicts c WHERE c.outbox_id = p.id AND c.resolved_at IS NULL))))
 			ORDER BY o.id LIMIT 1`, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -210,4 +215,16 @@ func (db *DB) ExpediteFailed(ctx context.Context, account string, kinds []string
 		return err
 	})
 	return n, err
+}
+
+// CancelLaterOnKey cancels the not yet attempted actions queued on a key
+// after action id (they are about a thing that no longer is where they
+// assume), with reason as their last error, and returns how many.
+func (tx *Tx) CancelLaterOnKey(ctx context.Context, account, targetKey string, id int64, reason string) (int64, error) {
+	res, err := tx.exec(ctx, `UPDATE outbox SET state = 'cancelled', last_error = ?, next_attempt_at = NULL, updated_at = ?
+		WHERE account = ? AND target_key = ? AND id > ? AND state IN ('pending', 'failed')`, reason, tx.now, account, targetKey, id)
+	if err != nil {
+		return 0, fmt.Errorf("cancel actions after %d: %w", id, err)
+	}
+	return res.RowsAffected()
 }

@@ -152,7 +152,11 @@ func TestFlagsSkippedForAQueuedChangeAreReadOnceItIsReplayed(t *testing.T) {
 func TestAConflictedMoveLeavesNoGhost(t *testing.T) {
 	e := setup(t, 2)
 	ctx := context.Background()
-	if _, err := e.local.Move(ctx, e.message(t, "m0").ID, "Archive"); err != nil {
+	m := e.message(t, "m0")
+	if _, err := e.local.Move(ctx, m.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.local.Delete(ctx, m.ID); err != nil { // queued behind the move
 		t.Fatal(err)
 	}
 	e.otherClientMove(t, "INBOX", "Trash", "ob-0@example.com")
@@ -160,6 +164,9 @@ func TestAConflictedMoveLeavesNoGhost(t *testing.T) {
 	e.start(t)
 	waitFor(t, "conflict", 10*time.Second, func() bool { return outboxStates(t, e.db)[store.OutboxConflict] == 1 })
 	e.stop()
+	if n := outboxStates(t, e.db); n[store.OutboxCancelled] != 1 || n[store.OutboxPending] != 0 {
+		t.Fatalf("outbox = %v: the deletion queued behind the conflicted move must not wait for good", n)
+	}
 	e.sync(t)
 	for _, folder := range []string{"INBOX", "Archive", "Trash"} {
 		if got, want := e.mirrorIDs(t, folder), e.serverIDs(t, folder); !slices.Equal(got, want) {

@@ -15,7 +15,13 @@
 //     retryable by hand (holdover outbox retry). The user may cancel what
 //     is not inflight or finished.
 //   - One action in flight per target_key, in creation order per key; a
-//     conflict blocks its key until resolved. Keys: "mail:<message row
+//     conflict that waits for a person (an open row in conflicts: a
+//     calendar edit made on both sides, a send that may have gone) blocks
+//     its key until resolved. A conflict the provider settled by itself
+//     (a move or delete of a message another client moved or deleted
+//     first: the server's side wins) blocks nothing; the actions queued
+//     behind it are cancelled and the local view goes back to the
+//     server's, so the mirror converges instead of waiting for good. Keys: "mail:<message row
 //     id>" for flags, moves and deletes of one message, "send:<Message-ID>"
 //     for a message to send.
 //   - Coalescing: a flag change on a message whose newest action is a

@@ -45,6 +45,22 @@ func (e *IMAPExecutor) conn(ctx context.Context) (hsync.MailWriter, error) {
 // has: kept for the user, never retried in a loop.
 var errGone = errors.New("the message is no longer on the server (moved or deleted there)")
 
+// gone settles a move or delete of a message another client moved or
+// deleted first: the server's side wins, as for any message moved or
+// deleted on both sides. The action ends as a visible conflict; the local
+// view goes back to where the server had the message (the next pass then
+// finds it where it is now, or removes it), and the later actions queued
+// on it, which assume where it was, are cancelled instead of waiting
+// behind the conflict for good.
+func gone(ctx context.Context, row store.OutboxRow, id int64) error {
+	return &Settled{State: store.OutboxConflict, Err: hsync.Errorf(hsync.Conflict, "outbox "+row.Kind, errGone), Apply: func(tx *store.Tx) error {
+		if _, err := tx.CancelLaterOnKey(ctx, row.Account, row.TargetKey, row.ID, "cancelled: an earlier action found the message moved or deleted on the server"); err != nil {
+			return err
+		}
+		return tx.RevertMailLocal(ctx, id)
+	}}
+}
+
 // Execute implements Executor.
 func (e *IMAPExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*store.Tx) error, error) {
 	switch row.Kind {
@@ -59,14 +75,14 @@ func (e *IMAPExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		if err := decode(row.Payload, &p); err != nil {
 			return nil, err
 		}
-		return e.move(ctx, p.Message, p.Dest)
+		return e.move(ctx, row, p.Message, p.Dest)
 	case KindDelete:
 		var p DeletePayload
 		if err := decode(row.Payload, &p); err != nil {
 			return nil, err
 		}
 		if p.Trash != "" {
-			return e.move(ctx, p.Message, p.Trash)
+			return e.move(ctx, row, p.Message, p.Trash)
 		}
 		return e.expunge(ctx, p.Message)
 	case KindAppend:
@@ -102,6 +118,9 @@ func (e *IMAPExecutor) locate(ctx context.Context, id int64) (located, error) {
 
 func (e *IMAPExecutor) flags(ctx context.Context, p FlagsPayload) (func(*store.Tx) error, error) {
 	m, err := e.locate(ctx, p.Message)
+	if hsync.KindOf(err) == hsync.Conflict {
+		return nil, nil // the message is gone everywhere: nothing to flag, as STORE on a gone UID
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +136,12 @@ func (e *IMAPExecutor) flags(ctx context.Context, p FlagsPayload) (func(*store.T
 	return nil, s.StoreFlags(ctx, m.RemoteUID, p.Add, p.Remove)
 }
 
-func (e *IMAPExecutor) move(ctx context.Context, id int64, dest string) (func(*store.Tx) error, error) {
+func (e *IMAPExecutor) move(ctx context.Context, row store.OutboxRow, id int64, dest string) (func(*store.Tx) error, error) {
 	m, err := e.locate(ctx, id)
 	if err != nil {
+		if hsync.KindOf(err) == hsync.Conflict {
+			return nil, gone(ctx, row, id)
+		}
 		return nil, err
 	}
 	destFolder, err := e.DB.MailFolderByName(ctx, e.Account, dest)
@@ -148,7 +170,7 @@ func (e *IMAPExecutor) move(ctx context.Context, id int64, dest string) (func(*s
 			return nil, err
 		}
 		if len(uids) != 1 {
-			return nil, hsync.Errorf(hsync.Conflict, "outbox move", errGone)
+			return nil, gone(ctx, row, id)
 		}
 		newUID = uids[0]
 	}
