@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-outbox model-long clean
+.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-outbox model-long clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -15,7 +15,7 @@ build:
 # test: formatting, vet, then every test with the race detector. As root,
 # the real test servers (Dovecot, Radicale, Apache) are installed first when
 # missing; CI=true turns a missing server into a failure instead of a skip.
-test: test-deps fmt-check vet unit
+test: test-deps fmt-check vet unit fuzz
 
 test-deps:
 	@if [ "$$(id -u)" = 0 ]; then ./scripts/install-test-deps.sh; \
@@ -30,6 +30,13 @@ vet:
 
 unit:
 	$(GO) test -tags $(TAGS) -race -count=1 -timeout 15m $(PKGS)
+
+# fuzz: a short run of each fuzz target (the seed corpus also runs in
+# unit); FUZZTIME=5m for a longer hunt.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/ical/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/ical/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(TAGS) $(PKGS)
