@@ -139,10 +139,10 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge)
 	}
 	if r.mail != nil {
-		r.mail.Answered = d.expedite(a.Name, "imap", r.workers["imap"])
+		r.mail.Kinds, r.mail.Answered = outbox.ServiceKinds["imap"], d.expedite(a.Name, "imap", r.workers["imap"])
 	}
 	if r.cal != nil {
-		r.cal.Answered = d.expedite(a.Name, "caldav", r.workers["caldav"])
+		r.cal.Kinds, r.cal.Answered = outbox.ServiceKinds["caldav"], d.expedite(a.Name, "caldav", r.workers["caldav"])
 	}
 	var wg gosync.WaitGroup
 	if r.mail != nil {

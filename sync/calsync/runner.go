@@ -17,6 +17,9 @@ type Runner struct {
 	Interval time.Duration
 	Health   *hsync.Health
 	Retry    backoff.Policy // spaces out passes after failures
+	// Kinds are the outbox kinds of this service: an outage a pass ends
+	// counts the actions of these kinds that waited for it.
+	Kinds []string
 	// Answered, when set, is called after each successful pass: the
 	// provider is up (the daemon brings the queue's failed actions
 	// forward).
@@ -95,7 +98,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		} else {
 			failures = 0
 			if r.Health != nil {
-				r.Health.Success(ctx, account, "caldav")
+				r.Health.Success(ctx, account, "caldav", r.Kinds...)
 			}
 			if r.Answered != nil {
 				r.Answered(ctx)

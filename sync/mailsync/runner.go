@@ -28,6 +28,9 @@ type Runner struct {
 	Health      *hsync.Health
 	// Retry spaces out passes after failures and IDLE reconnects.
 	Retry backoff.Policy
+	// Kinds are the outbox kinds of this service: an outage a pass ends
+	// counts the actions of these kinds that waited for it.
+	Kinds []string
 	// Answered, when set, is called after each successful pass: the
 	// provider is up (the daemon brings the queue's failed actions
 	// forward).
@@ -156,7 +159,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		} else {
 			failures = 0
 			if r.Health != nil {
-				r.Health.Success(ctx, r.Engine.opts.Account, "imap")
+				r.Health.Success(ctx, r.Engine.opts.Account, "imap", r.Kinds...)
 			}
 			if r.Answered != nil {
 				r.Answered(ctx)
