@@ -292,7 +292,7 @@ func (a *app) calShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "show ID [--ics]", Short: "Show an event (--ics: its iCalendar data as stored)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
+			id, err := parseIDOf("event", "cal ls", args[0])
 			if err != nil {
 				return err
 			}

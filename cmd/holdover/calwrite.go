@@ -31,6 +31,35 @@ func (a *app) calAPI(ctx context.Context) (*store.DB, *calsync.Local, error) {
 	return db, l, nil
 }
 
+// inCalendar runs fn with the local-change API and the calendar named
+// (within account, "" for any).
+func (a *app) inCalendar(ctx context.Context, account, name string, fn func(*calsync.Local, store.Calendar) error) error {
+	db, l, err := a.calAPI(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := findCalendar(ctx, db, account, name)
+	if err != nil {
+		return err
+	}
+	return fn(l, c)
+}
+
+// withEvent runs fn with the local-change API and the event ID named.
+func (a *app) withEvent(ctx context.Context, arg string, fn func(l *calsync.Local, id int64) error) error {
+	id, err := parseIDOf("event", "cal ls", arg)
+	if err != nil {
+		return err
+	}
+	db, l, err := a.calAPI(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(l, id)
+}
+
 // eventTimes reads --start/--end (and --all-day) into an event's times.
 func eventTimes(start, end string, allDay bool) (time.Time, time.Time, error) {
 	s, sDate, err := parseWhen(start)
@@ -73,21 +102,13 @@ func (a *app) calAddCmd(account *string) *cobra.Command {
 				return err
 			}
 			ev.Start, ev.End = s, e
-			db, l, err := a.calAPI(ctx)
-			if err != nil {
+			return a.inCalendar(ctx, *account, calName, func(l *calsync.Local, c store.Calendar) error {
+				id, err := l.Add(ctx, c.ID, ev)
+				if err == nil {
+					fmt.Fprintf(a.stdout, "created event %d in %s (queued for the server)\n", id, c.Name)
+				}
 				return err
-			}
-			defer db.Close()
-			c, err := findCalendar(ctx, db, *account, calName)
-			if err != nil {
-				return err
-			}
-			id, err := l.Add(ctx, c.ID, ev)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "created event %d in %s (queued for the server)\n", id, c.Name)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&calName, "calendar", "", "the calendar (its name)")
@@ -123,21 +144,14 @@ func (a *app) calImportCmd(account *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, l, err := a.calAPI(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			c, err := findCalendar(ctx, db, *account, calName)
-			if err != nil {
-				return err
-			}
-			id, err := l.Import(ctx, c.ID, data)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			fmt.Fprintf(a.stdout, "imported event %d into %s (queued for the server)\n", id, c.Name)
-			return nil
+			return a.inCalendar(ctx, *account, calName, func(l *calsync.Local, c store.Calendar) error {
+				id, err := l.Import(ctx, c.ID, data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				fmt.Fprintf(a.stdout, "imported event %d into %s (queued for the server)\n", id, c.Name)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&calName, "calendar", "", "the calendar (its name)")
@@ -153,10 +167,6 @@ func (a *app) calEditCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
 			var ch ical.Change
 			for _, sf := range []struct {
 				name string
@@ -188,16 +198,13 @@ func (a *app) calEditCmd() *cobra.Command {
 			if ch.Start != nil && ch.End != nil && !ch.End.After(*ch.Start) {
 				return errors.New("the end is not after the start")
 			}
-			db, l, err := a.calAPI(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := l.Edit(ctx, id, ch); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "changed event %d (queued for the server)\n", id)
-			return nil
+			return a.withEvent(ctx, args[0], func(l *calsync.Local, id int64) error {
+				if err := l.Edit(ctx, id, ch); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "changed event %d (queued for the server)\n", id)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&summary, "summary", "", "new title")
@@ -214,21 +221,13 @@ func (a *app) calDeleteCmd() *cobra.Command {
 		Short: "Delete an event now; the deletion is queued for the server",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			db, l, err := a.calAPI(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := l.Delete(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "deleted event %d (queued for the server)\n", id)
-			return nil
+			return a.withEvent(cmd.Context(), args[0], func(l *calsync.Local, id int64) error {
+				if err := l.Delete(cmd.Context(), id); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "deleted event %d (queued for the server)\n", id)
+				return nil
+			})
 		},
 	}
 }

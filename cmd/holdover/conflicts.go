@@ -65,7 +65,7 @@ func (a *app) conflictsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show both versions of a conflict", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
+			id, err := parseIDOf("conflict", "conflicts ls", args[0])
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ func (a *app) conflictsCmd() *cobra.Command {
 	resolve := &cobra.Command{
 		Use: "resolve ID --take local|remote", Short: "Decide a conflict: the chosen side is replayed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
+			id, err := parseIDOf("conflict", "conflicts ls", args[0])
 			if err != nil {
 				return err
 			}

@@ -125,10 +125,14 @@ func (a *app) outboxCmd() *cobra.Command {
 	return cmd
 }
 
-func parseID(s string) (int64, error) {
+func parseID(s string) (int64, error) { return parseIDOf("action", "outbox ls", s) }
+
+// parseIDOf reads the ID of a thing the user named, with an error that
+// says where the IDs are listed.
+func parseIDOf(what, listing, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("action ID %q: want a positive number (see holdover outbox ls)", s)
+		return 0, fmt.Errorf("%s ID %q: want a positive number (see holdover %s)", what, s, listing)
 	}
 	return id, nil
 }
