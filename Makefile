@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-outbox clean
+.PHONY: build test test-deps fmt-check vet unit lint bench bench-mail bench-calendar bench-outbox clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -40,6 +40,11 @@ bench:
 # bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
 bench-mail:
 	./bench/mail.sh $(MSGS)
+
+# bench-calendar: holdover against vdirsyncer on generated Radicale
+# calendars (EVENTS=5000), on loopback and over a 50 ms link.
+bench-calendar:
+	./bench/calendar.sh $(EVENTS)
 
 # bench-outbox: enqueue latency and drain times of the outbox.
 bench-outbox:
