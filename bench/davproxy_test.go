@@ -45,11 +45,17 @@ type delayProxy struct {
 
 // davStats counts what a tool asked of the server.
 type davStats struct {
-	Conns     int
-	Requests  map[string]int // by kind: "PROPFIND depth 1", "REPORT sync-collection", "PUT"…
-	Multiget  []int          // hrefs asked for by each calendar-multiget
-	BytesUp   int64          // client to server
-	BytesDown int64          // server to client
+	Conns    int
+	Requests map[string]int // by kind: "PROPFIND depth 1", "REPORT sync-collection", "PUT"…
+	// Time is, by kind, from accepting the connection to the last byte
+	// of the answer sent to the client, split evenly between the
+	// requests of a connection (Radicale answers one per connection, so
+	// it is each request's time, TCP handshake included, as the client
+	// sees it).
+	Time      map[string]time.Duration
+	Multiget  []int // hrefs asked for by each calendar-multiget
+	BytesUp   int64 // client to server
+	BytesDown int64 // server to client
 }
 
 func (s davStats) total() int {
@@ -60,19 +66,25 @@ func (s davStats) total() int {
 	return n
 }
 
-// String is a one-line summary: "1 conn, 2 PROPFIND depth 0, …; 0.1 MB up, 9.5 MB down".
+// String is a one-line summary: "2 requests on 2 connections, their
+// times summed 0.64s: 1 PROPFIND depth 0 (104 ms each), …; 0.00 MB up,
+// 0.26 MB down".
 func (s davStats) String() string {
 	var kinds []string
 	for k, n := range s.Requests {
-		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+		hrefs := ""
+		if strings.HasSuffix(k, "calendar-multiget") {
+			hrefs = "; hrefs: " + runLengths(s.Multiget)
+		}
+		kinds = append(kinds, fmt.Sprintf("%d %s (%.0f ms each%s)", n, k, float64(s.Time[k])/float64(n)/float64(time.Millisecond), hrefs))
 	}
 	slices.Sort(kinds)
-	mg := ""
-	if len(s.Multiget) > 0 {
-		mg = fmt.Sprintf(" (hrefs each: %s)", runLengths(s.Multiget))
+	var sum time.Duration
+	for _, d := range s.Time {
+		sum += d
 	}
-	return fmt.Sprintf("%d requests on %d connections: %s%s; %.2f MB up, %.2f MB down",
-		s.total(), s.Conns, strings.Join(kinds, ", "), mg, mb(s.BytesUp), mb(s.BytesDown))
+	return fmt.Sprintf("%d requests on %d connections, their times summed %.2fs: %s; %.2f MB up, %.2f MB down",
+		s.total(), s.Conns, sum.Seconds(), strings.Join(kinds, ", "), mb(s.BytesUp), mb(s.BytesDown))
 }
 
 // runLengths writes 100,100,100,37 as "3×100 37".
@@ -107,12 +119,21 @@ func newDelayProxy(target string, oneWay time.Duration) (*delayProxy, error) {
 
 func (p *delayProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
-// Reset starts a new count and returns the old one.
+// Reset starts a new count and returns the old one, once the
+// connections of the last tool have ended (at most a second later).
 func (p *delayProxy) Reset() davStats {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		n := len(p.conns)
+		p.mu.Unlock()
+		if n == 0 {
+			break
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
-	p.stats = davStats{Requests: map[string]int{}}
+	p.stats = davStats{Requests: map[string]int{}, Time: map[string]time.Duration{}}
 	return s
 }
 
@@ -157,6 +178,7 @@ func (p *delayProxy) untrack(cs ...net.Conn) {
 
 func (p *delayProxy) serve(client net.Conn) {
 	defer p.wg.Done()
+	start := time.Now()
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		client.Close()
@@ -170,16 +192,22 @@ func (p *delayProxy) serve(client net.Conn) {
 
 	// The requests are parsed from a copy of the client's bytes.
 	pr, pw := io.Pipe()
+	var kinds []string
 	parsed := make(chan struct{})
-	go func() { p.parseRequests(pr); close(parsed) }()
-	done := make(chan struct{}, 2)
-	go func() { p.pipe(server, client, 2*p.oneWay, pw, &p.stats.BytesUp); pw.Close(); done <- struct{}{} }()
-	go func() { p.pipe(client, server, 0, nil, &p.stats.BytesDown); done <- struct{}{} }()
-	<-done
+	go func() { kinds = p.parseRequests(pr); close(parsed) }()
+	done := make(chan time.Time, 2)
+	go func() { p.pipe(server, client, 2*p.oneWay, pw, &p.stats.BytesUp); pw.Close(); done <- time.Now() }()
+	go func() { p.pipe(client, server, 0, nil, &p.stats.BytesDown); done <- time.Now() }()
+	end := <-done
 	client.Close()
 	server.Close()
 	<-done
 	<-parsed
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range kinds {
+		p.stats.Time[k] += end.Sub(start) / time.Duration(len(kinds))
+	}
 }
 
 type chunk struct {
@@ -227,14 +255,15 @@ func (p *delayProxy) pipe(dst, src net.Conn, extra time.Duration, tee io.Writer,
 
 var hrefRe = regexp.MustCompile(`(?i)<([a-z0-9]+:)?href>`)
 
-// parseRequests counts the HTTP requests read from r by kind.
-func (p *delayProxy) parseRequests(r io.Reader) {
+// parseRequests counts the HTTP requests read from r by kind and
+// returns their kinds.
+func (p *delayProxy) parseRequests(r io.Reader) (kinds []string) {
 	defer io.Copy(io.Discard, r) // never block the copy
 	br := bufio.NewReader(r)
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil {
-			return
+			return kinds
 		}
 		body, _ := io.ReadAll(req.Body)
 		kind := req.Method
@@ -257,6 +286,7 @@ func (p *delayProxy) parseRequests(r io.Reader) {
 				kind += " If-None-Match"
 			}
 		}
+		kinds = append(kinds, kind)
 		p.mu.Lock()
 		p.stats.Requests[kind]++
 		if strings.HasSuffix(kind, "calendar-multiget") {
