@@ -183,6 +183,7 @@ func TestCalendarBenchmark(t *testing.T) {
 
 	fmt.Printf("\ncalendar benchmark: %s; Radicale %s; %s\n", desc, version("radicale", "--version"), vdirVersion(haveVdir))
 	fmt.Printf("wall: min/median/max of the runs, holdover and vdirsyncer in turn; maxRSS: the largest of the runs; ratio: of the medians.\n")
+	fmt.Printf("vdirsyncer's (a) is `discover` + `sync` (holdover's initial sync discovers too); its CalDAV side is read_only.\n")
 	fmt.Printf("Noisy: 2 cores shared with other work, Radicale (Python) on the same cores as the tools.\n")
 	for _, tb := range tables {
 		fmt.Print(tb.String())
