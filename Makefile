@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-outbox model-long clean
+.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-calendar bench-outbox model-long clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -53,6 +53,11 @@ bench-mail:
 SEEDS ?= 50
 model-long:
 	HOLDOVER_MODEL_SEEDS=$(SEEDS) $(GO) test -tags $(TAGS) -count=1 -timeout 2h -run 'TestMailModel' -v ./cmd/holdover/ 2>&1 | grep -E '^(=== RUN|\s*--- (PASS|FAIL)|ok|FAIL|PASS)|seed [0-9]+ on'
+
+# bench-calendar: holdover against vdirsyncer on generated Radicale
+# calendars (EVENTS=5000), on loopback and over a 50 ms link.
+bench-calendar:
+	./bench/calendar.sh $(EVENTS)
 
 # bench-outbox: enqueue latency and drain times of the outbox.
 bench-outbox:

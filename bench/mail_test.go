@@ -23,10 +23,10 @@ var (
 	flagAttach  = flag.Int("attachments", 20, "messages with a 0.2-1 MB attachment (scaled down below 10000 messages)")
 	flagBigMB   = flag.Int("big-mb", 50, "size of the attachment of the big-message step, in MB")
 	flagFlags   = flag.Int("flag-changes", 100, "server-side flag changes before each run of step (c)")
-	flagNew     = flag.Int("new", 100, "new messages appended before each run of step (c)")
-	flagInitial = flag.Int("initial-runs", 3, "runs of the initial sync, each into an empty store; the median is reported")
-	flagNoop    = flag.Int("noop-runs", 3, "runs of the no-op resync; the median is reported")
-	flagChange  = flag.Int("change-runs", 3, "runs of step (c), each after a new change set; the median is reported")
+	flagNew     = flag.Int("new", 100, "new messages (mail) or events (calendar) before each run of step (c)")
+	flagInitial = flag.Int("initial-runs", 3, "runs of the initial sync, each into an empty store; the median is reported (calendar: min/median/max)")
+	flagNoop    = flag.Int("noop-runs", 3, "runs of the no-op resync; the median is reported (calendar: min/median/max)")
+	flagChange  = flag.Int("change-runs", 3, "runs of step (c), each after a new change set; the median is reported (calendar: min/median/max)")
 	// mbsync sleeps a second when its maildir changed less than a second
 	// ago ("Maildir notice: sleeping due to recent directory
 	// modification"), and Dovecot treats a maildir changed within the
@@ -34,7 +34,7 @@ var (
 	// starts this long after the previous one.
 	flagSettle = flag.Duration("settle", 1100*time.Millisecond, "pause before each measured run")
 	flagBin    = flag.String("holdover-bin", "", "measure this holdover binary (absolute path) instead of building ./cmd/holdover")
-	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf)")
+	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf; calendar, on loopback: cal-a.perf, cal-c.perf)")
 )
 
 // TestMailBenchmark is issue 4's mail benchmark: holdover against mbsync
@@ -49,14 +49,12 @@ func TestMailBenchmark(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s, and a missing mbsync is a failure in CI (CI=true)", msg)
 		}
-		bang := strings.Repeat("!", len(msg))
-		t.Logf("\n%s\n%s\n%s", bang, msg, bang)
+		shout(t, msg)
 		haveMbsync = false
 	}
 	if gnuTime == "" {
 		msg := "GNU time (Debian package time) not installed: apt-get install time; peak RSS is then only an upper bound (marked <=)"
-		bang := strings.Repeat("!", len(msg))
-		t.Logf("\n%s\n%s\n%s", bang, msg, bang)
+		shout(t, msg)
 	}
 	n := *flagMsgs
 	nAttach := min(*flagAttach, *flagAttach*n/10000+1)
@@ -128,7 +126,7 @@ func TestMailBenchmark(t *testing.T) {
 			}
 		}
 		r := row{name: name, h: median(hs), all: hs}
-		t.Logf("holdover %s: %s; wall %s (of %s), user %v, sys %v, maxRSS %d KB, wrote %.0f MB", name, summary(r.h.Output), fmtWall(r.h.Wall), walls(hs),
+		t.Logf("holdover %s: %s; wall %s (of %s), user %v, sys %v, maxRSS %d KB, wrote %.0f MB", name, summary(r.h.Output, "mail"), fmtWall(r.h.Wall), walls(hs),
 			r.h.User.Round(time.Millisecond), r.h.Sys.Round(time.Millisecond), r.h.MaxRSSKB, r.h.WrittenMB)
 		if m != nil {
 			mr := median(ms)
@@ -159,7 +157,7 @@ func TestMailBenchmark(t *testing.T) {
 	verify(serverCounts(t, d))
 	for _, r := range rows[2].all {
 		if !strings.Contains(r.Output, fmt.Sprintf(" %d new (", *flagNew)) || !strings.Contains(r.Output, fmt.Sprintf(", %d flag changes", *flagFlags)) {
-			t.Errorf("holdover (c) did not report %d new messages and %d flag changes: %s", *flagNew, *flagFlags, summary(r.Output))
+			t.Errorf("holdover (c) did not report %d new messages and %d flag changes: %s", *flagNew, *flagFlags, summary(r.Output, "mail"))
 		}
 	}
 	synced, syncedM := h, m
@@ -205,32 +203,6 @@ func mbsyncSize(m *mbsyncTool) float64 {
 		return 0
 	}
 	return mb(dirSize(m.dir))
-}
-
-func mb(b int64) float64 { return float64(b) / (1 << 20) }
-
-func fmtWall(d time.Duration) string {
-	if d < 10*time.Second {
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
-func walls(runs []run) string {
-	var s []string
-	for _, r := range runs {
-		s = append(s, fmtWall(r.Wall))
-	}
-	return strings.Join(s, " ")
-}
-
-func fmtRSS(kb int64) string { return fmt.Sprintf("%.0f MB", float64(kb)/1024) }
-
-func rssCol(r run) string {
-	if r.RSSBound {
-		return "<=" + fmtRSS(r.MaxRSSKB)
-	}
-	return fmtRSS(r.MaxRSSKB)
 }
 
 // table formats the results and how they compare with issue 4's goals.

@@ -113,24 +113,21 @@ type holdoverTool struct {
 	bin, cfg string
 	dataDir  string
 	env      []string
+	service  string // what the account "bench" syncs: "mail" or "calendar" (the line sync checks)
 	perfOut  string // when set, the next sync runs under perf record into this file
 }
 
-func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, include []string) *holdoverTool {
+// newHoldoverTool writes a config with one account, "bench", whose
+// settings are account (YAML, indented for its place below "- name:"),
+// and a data directory of its own below dir.
+func newHoldoverTool(t *testing.T, bin, dir, service, account string, env []string) *holdoverTool {
 	t.Helper()
-	h := &holdoverTool{bin: bin, cfg: filepath.Join(dir, "config.yaml"), dataDir: filepath.Join(dir, "data"),
-		env: []string{pwEnv + "=" + d.Password}}
-	folders := ""
-	if len(include) > 0 {
-		folders = fmt.Sprintf("      folders: {include: [%s]}\n", strings.Join(include, ", "))
-	}
+	h := &holdoverTool{bin: bin, cfg: filepath.Join(dir, "config.yaml"), dataDir: filepath.Join(dir, "data"), env: env, service: service}
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: {http: "", smtp: ""}
 accounts:
   - name: bench
-    mail:
-      imap: {host: 127.0.0.1, port: %d, tls: none, username: %s, password_env: %s}
-%s`, h.dataDir, d.Port, d.User, pwEnv, folders)
+%s`, h.dataDir, account)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +137,18 @@ accounts:
 	return h
 }
 
+func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, include []string) *holdoverTool {
+	t.Helper()
+	folders := ""
+	if len(include) > 0 {
+		folders = fmt.Sprintf("      folders: {include: [%s]}\n", strings.Join(include, ", "))
+	}
+	account := fmt.Sprintf(`    mail:
+      imap: {host: 127.0.0.1, port: %d, tls: none, username: %s, password_env: %s}
+%s`, d.Port, d.User, pwEnv, folders)
+	return newHoldoverTool(t, bin, dir, "mail", account, []string{pwEnv + "=" + d.Password})
+}
+
 func (h *holdoverTool) sync(t *testing.T) run {
 	t.Helper()
 	argv := []string{h.bin, "--config", h.cfg, "sync", "--once"}
@@ -147,7 +156,7 @@ func (h *holdoverTool) sync(t *testing.T) run {
 		argv = append([]string{"perf", "record", "-q", "-F", "997", "-g", "-o", h.perfOut, "--"}, argv...)
 	}
 	r := measure(t, h.env, argv...)
-	if !strings.Contains(r.Output, "bench: mail ") || strings.Contains(r.Output, "bench: error") {
+	if !strings.Contains(r.Output, "bench: "+h.service+" ") || strings.Contains(r.Output, "bench: error") {
 		t.Fatalf("holdover sync --once did not report a clean pass:\n%s", r.Output)
 	}
 	return r
@@ -171,10 +180,11 @@ func (h *holdoverTool) counts(t *testing.T) mailStats {
 	return got
 }
 
-// summary is the line holdover prints for the account.
-func summary(out string) string {
+// summary is the line holdover prints for the account's service ("mail"
+// or "calendar").
+func summary(out, service string) string {
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "bench: mail ") {
+		if strings.HasPrefix(l, "bench: "+service+" ") {
 			return l
 		}
 	}
@@ -449,4 +459,39 @@ func filesIn(dir string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// shout logs msg framed by a line of "!" above and below, for what the
+// reader of a benchmark's output must not miss (a reference tool or GNU
+// time missing).
+func shout(t *testing.T, msg string) {
+	t.Helper()
+	bang := strings.Repeat("!", len(msg))
+	t.Logf("\n%s\n%s\n%s", bang, msg, bang)
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+func fmtWall(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func walls(runs []run) string {
+	var s []string
+	for _, r := range runs {
+		s = append(s, fmtWall(r.Wall))
+	}
+	return strings.Join(s, " ")
+}
+
+func fmtRSS(kb int64) string { return fmt.Sprintf("%.0f MB", float64(kb)/1024) }
+
+func rssCol(r run) string {
+	if r.RSSBound {
+		return "<=" + fmtRSS(r.MaxRSSKB)
+	}
+	return fmtRSS(r.MaxRSSKB)
 }
