@@ -91,3 +91,14 @@ type CalendarRemote interface {
 // ErrObjectNotFound is wrapped by CalendarRemote.Get for an object the
 // server does not have (404 or 410).
 var ErrObjectNotFound = errors.New("no such calendar object on the server")
+
+// CalendarHinter is implemented by a CalendarRemote that can ask for less
+// when told what earlier passes learned (kept in the store, so a new
+// process benefits too).
+type CalendarHinter interface {
+	// HintSyncTokens says every calendar had a sync-token last time: the
+	// listing need not ask for getctag (which some servers compute at a
+	// cost), only for sync-token. A calendar that turns out to have none
+	// is still synced (by ETags) and the next listing asks again.
+	HintSyncTokens(all bool)
+}

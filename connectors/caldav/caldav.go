@@ -101,6 +101,9 @@ type Client struct {
 	password string // cached from cfg.Password; "" until first fetched
 	havePW   bool
 	home     string // calendar home found by the last discovery ("" before)
+	// noCTag: every calendar had a sync-token at the last listing (or the
+	// engine says so), so the listing leaves out getctag.
+	noCTag bool
 }
 
 var _ hsync.CalendarRemote = (*Client)(nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	hsync "github.com/holdover/holdover/sync"
 )
@@ -21,7 +22,19 @@ var (
 	discoveryBody = propfindBody(append([]string{
 		"D:current-user-principal", "C:calendar-home-set"}, calendarProps...)...)
 	listingBody = propfindBody(calendarProps...)
+	// Without getctag: Radicale spends about as long computing it as the
+	// sync-token, and the ctag only matters for calendars without one.
+	listingBodyNoCTag = propfindBody(slices.DeleteFunc(slices.Clone(calendarProps), func(p string) bool { return p == "CS:getctag" })...)
 )
+
+var _ hsync.CalendarHinter = (*Client)(nil)
+
+// HintSyncTokens implements sync.CalendarHinter.
+func (c *Client) HintSyncTokens(all bool) {
+	c.mu.Lock()
+	c.noCTag = all
+	c.mu.Unlock()
+}
 
 // Calendars implements sync.CalendarRemote. The first call discovers the
 // calendar home (RFC 6764 §6: the configured URL, or at a server root
@@ -175,7 +188,13 @@ func (c *Client) readSelf(ctx context.Context, op string, resp *http.Response, p
 // whose resourcetype says calendar.
 func (c *Client) listHome(ctx context.Context, home string) ([]hsync.RemoteCalendar, error) {
 	op := opName("PROPFIND", home)
-	resp, err := c.do(ctx, op, request{method: "PROPFIND", path: home, depth: "1", body: listingBody, ctype: xmlType})
+	body := listingBody
+	c.mu.Lock()
+	if c.noCTag {
+		body = listingBodyNoCTag
+	}
+	c.mu.Unlock()
+	resp, err := c.do(ctx, op, request{method: "PROPFIND", path: home, depth: "1", body: body, ctype: xmlType})
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +218,11 @@ func (c *Client) listHome(ctx context.Context, home string) ([]hsync.RemoteCalen
 	if err != nil {
 		return nil, c.readErr(ctx, op, err)
 	}
+	all := len(cals) > 0
+	for _, cal := range cals {
+		all = all && cal.SyncToken != ""
+	}
+	c.HintSyncTokens(all)
 	return cals, nil
 }
 

@@ -16,7 +16,7 @@ import (
 // multigetBatch is how many hrefs one calendar-multiget asks for: large
 // enough that round trips do not dominate, small enough that one answer
 // stays a few megabytes for ordinary events.
-const multigetBatch = 100
+var multigetBatch = 1000 // a variable only so a test can make batches small
 
 var (
 	ctagBody  = propfindBody("D:resourcetype", "CS:getctag", "D:sync-token")

@@ -49,13 +49,25 @@ func TestRadicaleDiscoveryListsTwoCalendarsFromServerRootAndPrincipal(t *testing
 			}
 		}
 
-		// Discovery is remembered: listing again is one PROPFIND.
+		// Discovery is remembered: listing again is one PROPFIND. Every
+		// calendar had a sync-token, so it no longer asks for getctag.
 		cnt.reset()
-		if _, err := c.Calendars(ctx); err != nil {
+		again, err := c.Calendars(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if n := cnt.count("PROPFIND"); n != 1 {
 			t.Errorf("second Calendars from %s: %d PROPFINDs, want 1", start, n)
+		}
+		for _, cal := range again {
+			if cal.CTag != "" || cal.SyncToken == "" {
+				t.Errorf("second listing of %s: ctag %q sync-token %q; want the sync-token alone", cal.Href, cal.CTag, cal.SyncToken)
+			}
+		}
+		// The engine's hint (a calendar had no sync-token) brings it back.
+		c.HintSyncTokens(false)
+		if again, _ := c.Calendars(ctx); len(again) != 2 || again[0].CTag == "" {
+			t.Errorf("listing after HintSyncTokens(false) = %+v, want the ctag", again)
 		}
 	}
 }
@@ -177,6 +189,7 @@ func TestRadicaleRefusedSyncTokenIsErrInvalidSyncToken(t *testing.T) {
 }
 
 func TestRadicaleETagsAndMultigetOf300ObjectsInBatches(t *testing.T) {
+	defer caldav.SetMultigetBatch(100)()
 	r := testenv.StartRadicale(t)
 	files := seed(t, r, "big", 300)
 	dir := r.CalendarDir(t, "big")

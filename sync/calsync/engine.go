@@ -44,7 +44,8 @@ type Options struct {
 	DB      *store.DB
 	Remote  hsync.CalendarRemote
 	Log     *slog.Logger
-	// Batch is how many objects one calendar-multiget asks for.
+	// Batch is how many fetched objects are committed together (at most
+	// 8 MB of them).
 	Batch int
 }
 
@@ -78,7 +79,7 @@ type Engine struct {
 // New returns an engine.
 func New(opts Options) *Engine {
 	if opts.Batch <= 0 {
-		opts.Batch = 100
+		opts.Batch = 200
 	}
 	log := opts.Log
 	if log == nil {
@@ -90,6 +91,19 @@ func New(opts Options) *Engine {
 // SyncOnce follows the server's calendar list and syncs every calendar.
 func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 	var st Stats
+	if h, ok := e.opts.Remote.(hsync.CalendarHinter); ok {
+		// What the last pass saw lets a new process ask only for what it
+		// needs (no getctag when every calendar has a sync-token).
+		stored, err := e.opts.DB.Calendars(ctx, e.opts.Account)
+		if err != nil {
+			return st, err
+		}
+		all := len(stored) > 0
+		for _, c := range stored {
+			all = all && c.SyncToken != ""
+		}
+		h.HintSyncTokens(all)
+	}
 	remote, err := e.opts.Remote.Calendars(ctx)
 	if err != nil {
 		return st, err
@@ -289,16 +303,19 @@ func (e *Engine) apply(ctx context.Context, c store.Calendar, changed []hsync.Ob
 			return err
 		}
 	}
-	for batch := range slices.Chunk(fetch, e.opts.Batch) {
-		var objs []hsync.CalObject
-		err := e.opts.Remote.Multiget(ctx, c.Href, batch, func(o hsync.CalObject) error {
-			objs = append(objs, o)
+	if len(fetch) == 0 {
+		return nil
+	}
+	// One multiget stream (the connector sends as few REPORTs as it can:
+	// round trips, not bytes, decide the time over a real link), committed
+	// every Batch objects; no write transaction is open while reading.
+	var objs []hsync.CalObject
+	var size int
+	flush := func() error {
+		if len(objs) == 0 {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-		err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 			for _, o := range objs {
 				f := Fields(o.Data)
 				if f.Bad {
@@ -312,11 +329,20 @@ func (e *Engine) apply(ctx context.Context, c store.Calendar, changed []hsync.Ob
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
+		objs, size = objs[:0], 0
+		return err
 	}
-	return nil
+	err = e.opts.Remote.Multiget(ctx, c.Href, fetch, func(o hsync.CalObject) error {
+		objs = append(objs, o)
+		if size += len(o.Data); len(objs) >= e.opts.Batch || size >= 8<<20 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // Fields derives the stored listing fields of iCalendar data; data that

@@ -57,6 +57,14 @@ func (c *countingRemote) Calendars(ctx context.Context) ([]hsync.RemoteCalendar,
 	return cals, err
 }
 
+// HintSyncTokens passes the engine's hint on; a server acted as without
+// sync-tokens never lets the listing leave out getctag.
+func (c *countingRemote) HintSyncTokens(all bool) {
+	if h, ok := c.CalendarRemote.(hsync.CalendarHinter); ok {
+		h.HintSyncTokens(all && !c.stripSyncToken)
+	}
+}
+
 func (c *countingRemote) Changes(ctx context.Context, cal, token string) (hsync.CalChanges, error) {
 	c.changes++
 	return c.CalendarRemote.Changes(ctx, cal, token)
