@@ -348,8 +348,10 @@ func (c *calendar) span() (first, last inst, found, unbounded bool) {
 			if !ok {
 				break
 			}
-			seen = true
 			consider(in)
+			// DTSTART always comes first, whatever the hint: only an
+			// instance from the hint on shows the late start found the end.
+			seen = seen || !in.start.Before(hint)
 		}
 		if s.cut {
 			c.warn("more than %d instances: read as unbounded", maxInstances)
