@@ -34,10 +34,17 @@ func (a *app) outboxCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			open, err := db.Conflicts(cmd.Context(), store.ConflictFilter{Account: account, OpenOnly: true})
+			if err != nil {
+				return err
+			}
+			waits := waitingFor(rows, open)
 			if asJSON {
 				out := make([]outboxJSON, 0, len(rows))
 				for _, r := range rows {
-					out = append(out, toOutboxJSON(r))
+					j := toOutboxJSON(r)
+					j.WaitsForConflict = waits[r.ID]
+					out = append(out, j)
 				}
 				return a.printJSON(out)
 			}
@@ -48,8 +55,12 @@ func (a *app) outboxCmd() *cobra.Command {
 				if !r.NextAttemptAt.IsZero() && (r.State == store.OutboxFailed || r.State == store.OutboxPending) {
 					next = r.NextAttemptAt.Local().Format(time.DateTime)
 				}
+				last := r.LastError
+				if c := waits[r.ID]; c != 0 {
+					last = fmt.Sprintf("waits for conflict %d (holdover conflicts resolve %d)", c, c)
+				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Account, r.Kind, r.TargetKey, r.State,
-					r.Attempts, next, r.CreatedAt.Local().Format(time.DateTime), r.LastError)
+					r.Attempts, next, r.CreatedAt.Local().Format(time.DateTime), last)
 			}
 			return tw.Flush()
 		},
@@ -152,6 +163,27 @@ type outboxJSON struct {
 	PayloadBytes  int        `json:"payload_bytes"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
+	// WaitsForConflict is the open conflict an earlier action on the same
+	// target met: this one runs once a person has decided it.
+	WaitsForConflict int64 `json:"waits_for_conflict,omitempty"`
+}
+
+// waitingFor maps each unfinished action queued behind an open conflict
+// on its key (a later action on the same target) to that conflict.
+func waitingFor(rows []store.OutboxRow, open []store.Conflict) map[int64]int64 {
+	out := map[int64]int64{}
+	for _, r := range rows {
+		if r.State != store.OutboxPending && r.State != store.OutboxFailed {
+			continue
+		}
+		for _, c := range open {
+			if c.OutboxID != 0 && c.OutboxID < r.ID && c.Account == r.Account && c.TargetKey == r.TargetKey {
+				out[r.ID] = c.ID
+				break
+			}
+		}
+	}
+	return out
 }
 
 func toOutboxJSON(r store.OutboxRow) outboxJSON {
