@@ -238,7 +238,11 @@ func (e *Engine) changes(ctx context.Context, c store.Calendar, st *Stats) (stri
 		if err != nil {
 			return "", err
 		}
-		if err := e.apply(ctx, c, ch.Changed, ch.Removed, st); err != nil {
+		stored, err := e.opts.DB.CalVersions(ctx, c.ID)
+		if err != nil {
+			return "", err
+		}
+		if err := e.apply(ctx, c, stored, ch.Changed, ch.Removed, st); err != nil {
 			return "", err
 		}
 		token = ch.SyncToken
@@ -272,16 +276,13 @@ func (e *Engine) compareAll(ctx context.Context, c store.Calendar, st *Stats) er
 		}
 	}
 	slices.Sort(removed)
-	return e.apply(ctx, c, refs, removed, st)
+	return e.apply(ctx, c, stored, refs, removed, st)
 }
 
 // apply fetches the changed objects whose ETag differs from the stored
-// one and removes the removed ones.
-func (e *Engine) apply(ctx context.Context, c store.Calendar, changed []hsync.ObjectRef, removed []string, st *Stats) error {
-	stored, err := e.opts.DB.CalVersions(ctx, c.ID)
-	if err != nil {
-		return err
-	}
+// one (stored: the calendar's versions, read by the caller) and removes
+// the removed ones.
+func (e *Engine) apply(ctx context.Context, c store.Calendar, stored map[string]store.CalVersion, changed []hsync.ObjectRef, removed []string, st *Stats) error {
 	var fetch []string
 	for _, r := range changed {
 		v, ok := stored[r.Href]
@@ -332,7 +333,7 @@ func (e *Engine) apply(ctx context.Context, c store.Calendar, changed []hsync.Ob
 		objs, size = objs[:0], 0
 		return err
 	}
-	err = e.opts.Remote.Multiget(ctx, c.Href, fetch, func(o hsync.CalObject) error {
+	err := e.opts.Remote.Multiget(ctx, c.Href, fetch, func(o hsync.CalObject) error {
 		objs = append(objs, o)
 		if size += len(o.Data); len(objs) >= e.opts.Batch || size >= 8<<20 {
 			return flush()
