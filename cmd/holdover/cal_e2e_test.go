@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,24 +145,12 @@ func TestCalendarWorksOfflineAndConvergesAfterward(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(sortedCopy(server), "|"); got != "Offline planning|Renamed offline|Seeded 0" {
+	if got := strings.Join(slices.Sorted(slices.Values(server)), "|"); got != "Offline planning|Renamed offline|Seeded 0" {
 		t.Fatalf("server after the replay: %s\n%s", got, p.log())
 	}
 	if code, out, _ := run("status"); code != 0 || !strings.Contains(out, "caldav") {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
-}
-
-func sortedCopy(ss []string) []string {
-	out := append([]string(nil), ss...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 func outboxJSONRows(t *testing.T, env []string, cfg string) []outboxJSON {

@@ -78,12 +78,7 @@ func (s *sendSetup) sentCopies(t *testing.T, msgID string) int {
 
 func outboxRows(t *testing.T, s *sendSetup) []outboxJSON {
 	t.Helper()
-	code, out, stderr := s.run(t, "", "outbox", "ls", "--json")
-	var rows []outboxJSON
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil {
-		t.Fatalf("outbox ls: exit %d %s %s", code, out, stderr)
-	}
-	return rows
+	return outboxJSONRows(t, s.env, s.cfg)
 }
 
 // Sending with the provider unreachable: every way in (mail send,
