@@ -45,9 +45,12 @@ var ErrState = errors.New("not allowed in this state")
 
 // OutboxAction is a new outbound action, before it has an id.
 type OutboxAction struct {
-	Account     string
-	Kind        string // mail.send, mail.flags, … (the schema CHECK lists them)
-	TargetKey   string // actions on one key run one at a time, in order
+	Account   string
+	Kind      string // mail.send, mail.flags, … (the schema CHECK lists them)
+	TargetKey string // actions on one key run one at a time, in order
+	// TargetKey2 is a second key the action touches ("" for none): a
+	// file move waits for the actions on its source as well.
+	TargetKey2  string
 	Payload     []byte
 	BaseVersion string // ETag, MODSEQ… the change was based on; "" for none
 	BodyID      int64  // a stored message body the action sends or appends; 0 for none
@@ -77,13 +80,16 @@ func (tx *Tx) EnqueueOutbox(ctx context.Context, a OutboxAction) (int64, error) 
 	if payload == nil {
 		payload = []byte{}
 	}
-	var body any
+	var body, key2 any
 	if a.BodyID != 0 {
 		body = a.BodyID
 	}
-	res, err := tx.exec(ctx, `INSERT INTO outbox (account, kind, target_key, payload, base_version, body_id, state, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-		a.Account, a.Kind, a.TargetKey, payload, base, body, tx.now, tx.now, tx.now)
+	if a.TargetKey2 != "" {
+		key2 = a.TargetKey2
+	}
+	res, err := tx.exec(ctx, `INSERT INTO outbox (account, kind, target_key, target_key2, payload, base_version, body_id, state, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+		a.Account, a.Kind, a.TargetKey, key2, payload, base, body, tx.now, tx.now, tx.now)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s for %s: %w", a.Kind, a.Account, err)
 	}
@@ -97,7 +103,7 @@ type OutboxFilter struct {
 	Limit   int
 }
 
-const outboxColumns = `id, account, kind, target_key, payload, base_version, body_id, state, phase, attempts, next_attempt_at, last_error, created_at, updated_at`
+const outboxColumns = `id, account, kind, target_key, coalesce(target_key2, ''), payload, base_version, body_id, state, phase, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 // ListOutbox returns rows in creation order.
 func (db *DB) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxRow, error) {
@@ -149,7 +155,7 @@ func scanOutbox(s scanner) (OutboxRow, error) {
 	var next, body sql.NullInt64
 	var created, updated int64
 	var state string
-	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.Payload, &base, &body, &state, &r.Phase, &r.Attempts, &next, &lastErr, &created, &updated)
+	err := s.Scan(&r.ID, &r.Account, &r.Kind, &r.TargetKey, &r.TargetKey2, &r.Payload, &base, &body, &state, &r.Phase, &r.Attempts, &next, &lastErr, &created, &updated)
 	if err != nil {
 		return r, err
 	}

@@ -11,12 +11,18 @@ import (
 // The worker's side of the outbox. The rules enforced here (see package
 // sync/outbox for the whole state machine):
 //   - a row is runnable when it is pending, or failed and due, and no
-//     earlier row on its target_key is unfinished (pending, inflight,
+//     earlier row on its target_key (or target_key2, either way) is unfinished (pending, inflight,
 //     failed or conflict): one action in flight per key, in creation
 //     order, and a conflict blocks the key until it is resolved;
 //   - claiming a row marks it inflight and counts the attempt in the same
 //     transaction, so a crash leaves visible evidence (an inflight row)
 //     that recovery must look at before trying again.
+
+// blocking is true of an earlier action p that a later one on a shared key
+// must wait for. Each key is matched in its own NOT EXISTS so that every
+// test walks an index (outbox_target, outbox_target2).
+const blocking = `(p.state IN ('pending', 'inflight', 'failed')
+	OR (p.state = 'conflict' AND EXISTS (SELECT 1 FROM conflicts c WHERE c.outbox_id = p.id AND c.resolved_at IS NULL)))`
 
 func kindArgs(kinds []string) (string, []any) {
 	args := make([]any, len(kinds))
@@ -40,9 +46,11 @@ func (db *DB) ClaimOutbox(ctx context.Context, account string, kinds []string) (
 		r, err := scanOutbox(tx.tx.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox o
 			WHERE o.account = ? AND o.kind IN (`+ph+`)
 			  AND (o.state = 'pending' OR (o.state = 'failed' AND o.next_attempt_at <= ?))
-			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key = o.target_key
-			                  AND p.id < o.id AND (p.state IN ('pending', 'inflight', 'failed')
-			                       OR (p.state = 'conflict' AND EXISTS (SELECT 1 FROM conflicts c WHERE c.outbox_id = p.id AND c.resolved_at IS NULL))))
+			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key = o.target_key AND p.id < o.id AND `+blocking+`)
+			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key2 = o.target_key AND p.id < o.id AND `+blocking+`)
+			  AND (o.target_key2 IS NULL OR (
+			      NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key = o.target_key2 AND p.id < o.id AND `+blocking+`)
+			      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key2 = o.target_key2 AND p.id < o.id AND `+blocking+`)))
 			ORDER BY o.id LIMIT 1`, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
