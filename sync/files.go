@@ -44,12 +44,13 @@ var ErrNoParent = errors.New("the parent folder does not exist on the server")
 // different tag is a Conflict, a weak one still after the wait is
 // Transient. A false conflict would cost the user a conflict copy.
 type FileRemote interface {
-	// List walks the whole tree below the root and calls fn once for
-	// every file and folder, each folder before what it holds. fn is
-	// called from one goroutine at a time. Where the server allows a
-	// depth-infinity PROPFIND that is one request; otherwise folders are
-	// listed with depth 1, several at a time.
-	List(ctx context.Context, fn func(RemoteFile) error) error
+	// List walks the tree below dir ("" for the root) and calls fn once
+	// for every file and folder under it (not dir itself), each folder
+	// before what it holds. fn is called from one goroutine at a time.
+	// Where the server allows a depth-infinity PROPFIND that is one
+	// request; otherwise folders are listed with depth 1, several at a
+	// time. A missing dir is ErrFileNotFound.
+	List(ctx context.Context, dir string, fn func(RemoteFile) error) error
 	// Stat reads one entry (PROPFIND, depth 0).
 	Stat(ctx context.Context, path string) (RemoteFile, error)
 	// Get streams a file's content into w (never the whole file in
@@ -147,4 +148,11 @@ type LocalFolder interface {
 	// CaseInsensitive reports whether the folder's filesystem treats
 	// names that differ only in case as the same name.
 	CaseInsensitive() bool
+	// CheckName says why a path the server named cannot be a local path
+	// ("..", an absolute path, NUL or control characters, a name the
+	// local OS refuses, Unicode that disguises a path); nil when it can.
+	CheckName(path string) error
+	// FoldKey is the key under which two names collide on a
+	// case-insensitive filesystem.
+	FoldKey(path string) string
 }
