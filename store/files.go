@@ -250,3 +250,21 @@ func (db *DB) FileStats(ctx context.Context, account string) (FileStats, error) 
 	}
 	return s, nil
 }
+
+// FileEntry returns the entry of a path, if any (outside a transaction).
+func (db *DB) FileEntry(ctx context.Context, account, path string) (FileEntry, bool, error) {
+	e, err := scanFileEntry(db.r.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM file_entries WHERE account = ? AND path = ?`, account, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("read file entry %q: %w", path, err)
+	}
+	return e, true, nil
+}
+
+// FileEntriesUnder is Tx.FileEntriesUnder outside a transaction.
+func (db *DB) FileEntriesUnder(ctx context.Context, account, path string) ([]FileEntry, error) {
+	q := `SELECT ` + fileColumns + ` FROM file_entries WHERE account = ?1 AND ` + underClause + ` ORDER BY path`
+	return collectFileEntries(db.r.QueryContext(ctx, q, account, path))
+}
