@@ -92,6 +92,15 @@ type Calendar struct {
 type Files struct {
 	WebDAV   *DAV   `yaml:"webdav,omitempty"`
 	LocalDir string `yaml:"local_dir"`
+	// MaxDelete is the mass-delete guard: a pass that would delete more
+	// than this percent of the files on one side stops (1–100, default 50).
+	MaxDelete int `yaml:"max_delete"`
+	// MaxDeleteCount, when > 0, also stops a pass that would delete more
+	// files than this on one side.
+	MaxDeleteCount int `yaml:"max_delete_count"`
+	// Transfers is how many uploads and downloads run at once (1–32,
+	// default 4).
+	Transfers int `yaml:"transfers"`
 }
 
 // DAV is an HTTP(S) WebDAV or CalDAV endpoint.

@@ -511,11 +511,25 @@ func (v *validator) checkFiles(f *Files, l loc) bool {
 	} else {
 		v.checkDAV(f.WebDAV, l.sub("webdav"))
 	}
+	v.intRange(l.sub("max_delete"), &f.MaxDelete, 50, 1, 100)
+	v.intRange(l.sub("max_delete_count"), &f.MaxDeleteCount, 0, 0, 1<<31-1)
+	v.intRange(l.sub("transfers"), &f.Transfers, 4, 1, 32)
 	if f.LocalDir == "" {
 		v.errorf(l, "local_dir is required")
 		return false
 	}
 	return v.absPath(l.sub("local_dir"), &f.LocalDir)
+}
+
+// intRange checks an integer key, setting def when it is not given.
+func (v *validator) intRange(l loc, val *int, def, lo, hi int) {
+	if !v.given(l) && *val == 0 {
+		*val = def
+		return
+	}
+	if *val < lo || *val > hi {
+		v.errorf(l, "%d is out of range (%d–%d)", *val, lo, hi)
+	}
 }
 
 // isLoopback reports whether host is "localhost" or a loopback IP

@@ -267,6 +267,24 @@ accounts:
 			},
 		},
 		{
+			name: "files guard and transfers out of range",
+			yaml: `
+accounts:
+	- name: a
+	  files:
+	    webdav: {url: "https://dav.example.com/", username: u, password_env: P}
+	    local_dir: /srv/files
+	    max_delete: 0
+	    max_delete_count: -1
+	    transfers: 100
+`,
+			want: []wantErr{
+				{7, "accounts[0].files.max_delete", "0 is out of range (1–100)"},
+				{8, "accounts[0].files.max_delete_count", "-1 is out of range (0–2147483647)"},
+				{9, "accounts[0].files.transfers", "100 is out of range (1–32)"},
+			},
+		},
+		{
 			name: "files local_dir rules",
 			yaml: `
 data_dir: /srv/holdover
