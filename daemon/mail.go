@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/endpoints/control"
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/calsync"
+	"github.com/holdover/holdover/sync/filesync"
 	"github.com/holdover/holdover/sync/mailsync"
 	"github.com/holdover/holdover/sync/outbox"
 )
@@ -46,7 +48,10 @@ type accountRunner struct {
 	acct    config.Account
 	mail    *mailsync.Runner
 	cal     *calsync.Runner
+	files   *filesync.Runner
 	workers map[string]*outbox.Worker // by service
+	// fileWorkers replay the files actions, several at once.
+	fileWorkers []*outbox.Worker
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -138,6 +143,17 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 	if a.Mail != nil && a.Mail.SMTP != nil {
 		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge)
 	}
+	if hasFiles(a) {
+		eng, err := fileEngine(a, d.db, log, nil)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.files = &filesync.Runner{Engine: eng, Interval: cfg.Sync.Interval, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
+		r.fileWorkers = fileWorkers(d.db, a, eng, r.files.Nudge, log, d.opts.Retry)
+		r.files.Queued = func() { wakeAll(r.fileWorkers) }
+		r.files.Answered = d.expedite(a.Name, "webdav", r.fileWorkers...)
+	}
 	if r.mail != nil {
 		r.mail.Kinds, r.mail.Answered = outbox.ServiceKinds["imap"], d.expedite(a.Name, "imap", r.workers["imap"])
 	}
@@ -153,15 +169,21 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		wg.Add(1)
 		go func() { defer wg.Done(); r.cal.Run(actx) }()
 	}
+	if r.files != nil {
+		wg.Go(func() { r.files.Run(actx) })
+	}
 	for _, w := range r.workers {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(actx) }()
+	}
+	for _, w := range r.fileWorkers {
+		wg.Go(func() { w.Run(actx) })
 	}
 	go func() {
 		wg.Wait()
 		close(r.done)
 	}()
-	log.Info("account started", "mail", r.mail != nil, "calendar", r.cal != nil, "outbox", len(r.workers))
+	log.Info("account started", "mail", r.mail != nil, "calendar", r.cal != nil, "files", r.files != nil, "outbox", len(r.workers)+len(r.fileWorkers))
 	return r, nil
 }
 
@@ -181,13 +203,14 @@ func (d *Daemon) stopAccounts() {
 type SyncResult struct {
 	Account  string         `json:"account"`
 	Mail     mailsync.Stats `json:"mail"`
-	Calendar *calsync.Stats `json:"calendar,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	Calendar *calsync.Stats  `json:"calendar,omitempty"`
+	Files    *filesync.Stats `json:"files,omitempty"`
+	Error    string          `json:"error,omitempty"`
 }
 
 // SyncNow implements control.Daemon.
-func (d *Daemon) SyncNow(ctx context.Context, account string) (any, error) {
-	return d.syncNow(ctx, account)
+func (d *Daemon) SyncNow(ctx context.Context, account string, o control.SyncOptions) (any, error) {
+	return d.syncNow(ctx, account, o.Force)
 }
 
 // runnersFor returns the running loops of every account, or of one.
@@ -208,7 +231,7 @@ func (d *Daemon) runnersFor(account string) ([]*accountRunner, error) {
 }
 
 // syncNow runs a full pass on the running loops (all accounts, or one).
-func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, error) {
+func (d *Daemon) syncNow(ctx context.Context, account string, force bool) ([]SyncResult, error) {
 	targets, err := d.runnersFor(account)
 	if err != nil {
 		return nil, err
@@ -225,6 +248,11 @@ func (d *Daemon) syncNow(ctx context.Context, account string) ([]SyncResult, err
 		if r.cal != nil {
 			st, err := r.cal.SyncNow(ctx)
 			res.Calendar = &st
+			errs = append(errs, err)
+		}
+		if r.files != nil {
+			st, err := r.files.SyncNow(ctx, filesync.SyncOptions{Force: force})
+			res.Files = &st
 			errs = append(errs, err)
 		}
 		if err := errors.Join(errs...); err != nil {
@@ -280,9 +308,9 @@ func (d *Daemon) VerifyNow(ctx context.Context, account string, repair bool) (an
 // provider answers, so the service's failed actions are due now, and its
 // worker is woken (a short outage never leaves the queue waiting out a
 // long backoff).
-func (d *Daemon) expedite(account, service string, w *outbox.Worker) func(context.Context) {
+func (d *Daemon) expedite(account, service string, ws ...*outbox.Worker) func(context.Context) {
 	return func(ctx context.Context) {
-		if w == nil {
+		if len(ws) == 0 || ws[0] == nil {
 			return
 		}
 		n, err := d.db.ExpediteFailed(ctx, account, outbox.ServiceKinds[service])
@@ -291,7 +319,13 @@ func (d *Daemon) expedite(account, service string, w *outbox.Worker) func(contex
 			return
 		}
 		if n > 0 {
-			w.Wake()
+			wakeAll(ws)
 		}
+	}
+}
+
+func wakeAll(ws []*outbox.Worker) {
+	for _, w := range ws {
+		w.Wake()
 	}
 }

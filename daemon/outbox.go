@@ -79,5 +79,8 @@ func (d *Daemon) Nudge(account, service string) {
 				w.Wake()
 			}
 		}
+		if service == "" || service == "webdav" {
+			wakeAll(r.fileWorkers)
+		}
 	}
 }

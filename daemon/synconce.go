@@ -12,29 +12,35 @@ import (
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/sync/calsync"
+	"github.com/holdover/holdover/sync/filesync"
 	"github.com/holdover/holdover/sync/mailsync"
 )
 
 // SyncOnceOptions configure SyncOnce.
 type SyncOnceOptions struct {
-	Account  string // "" for every account
-	Only     string // "" or "mail"
-	Progress func(mailsync.Progress)
-	Log      *slog.Logger
+	Account string // "" for every account
+	Only    string // "", "mail", "calendar" or "files"
+	// Force lets the files sync pass its mass-delete guard.
+	Force         bool
+	Progress      func(mailsync.Progress)
+	FilesProgress func(filesync.Progress)
+	Log           *slog.Logger
 }
 
 // SyncOnce runs one full pass without a daemon. When a daemon owns the
 // data directory it asks that daemon to do it instead (two processes never
 // sync one account at once), and reports Delegated.
 func SyncOnce(ctx context.Context, cfg *config.Config, opts SyncOnceOptions) (results []SyncResult, delegated bool, err error) {
-	if opts.Only != "" && opts.Only != "mail" && opts.Only != "calendar" {
-		return nil, false, fmt.Errorf("--only %q: want mail or calendar", opts.Only)
+	if opts.Only != "" && opts.Only != "mail" && opts.Only != "calendar" && opts.Only != "files" {
+		return nil, false, fmt.Errorf("--only %q: want mail, calendar or files", opts.Only)
 	}
+	wants := func(service string) bool { return opts.Only == "" || opts.Only == service }
 	delegated, err = onMailEngines(ctx, cfg, engineRun{
-		account: opts.Account, log: opts.Log, progress: opts.Progress, skipMail: opts.Only == "calendar",
+		account: opts.Account, log: opts.Log, progress: opts.Progress, skipMail: !wants("mail"),
 		delegate: func(c *control.Client) error {
-			raw, err := c.SyncNow(ctx, opts.Account)
+			raw, err := c.SyncNow(ctx, opts.Account, control.SyncOptions{Force: opts.Force})
 			if err != nil {
 				return err
 			}
@@ -48,10 +54,18 @@ func SyncOnce(ctx context.Context, cfg *config.Config, opts SyncOnceOptions) (re
 				res.Mail, err = eng.SyncOnce(ctx)
 				errs = append(errs, recordHealth(ctx, db, a.Name, "imap", err))
 			}
-			if hasCalendar(a) && opts.Only != "mail" {
+			if hasCalendar(a) && wants("calendar") {
 				st, err := syncCalendarOnce(ctx, a, db, log)
 				res.Calendar = &st
 				errs = append(errs, recordHealth(ctx, db, a.Name, "caldav", err))
+			}
+			if hasFiles(a) && wants("files") {
+				st, err := syncFilesOnce(ctx, a, db, log, opts)
+				res.Files = &st
+				if !errors.Is(err, filesync.ErrGuard) {
+					err = recordHealth(ctx, db, a.Name, "webdav", err)
+				}
+				errs = append(errs, err)
 			}
 			err := errors.Join(errs...)
 			if err != nil {
@@ -71,6 +85,20 @@ func syncCalendarOnce(ctx context.Context, a config.Account, db *store.DB, log *
 		return calsync.Stats{}, err
 	}
 	return eng.SyncOnce(ctx)
+}
+
+// syncFilesOnce runs one files pass of an account in this process, then
+// replays the files actions it can (without a daemon nobody else would).
+func syncFilesOnce(ctx context.Context, a config.Account, db *store.DB, log *slog.Logger, opts SyncOnceOptions) (filesync.Stats, error) {
+	eng, err := fileEngine(a, db, log, opts.FilesProgress)
+	if err != nil {
+		return filesync.Stats{}, err
+	}
+	st, err := eng.Sync(ctx, filesync.SyncOptions{Force: opts.Force})
+	if err != nil {
+		return st, err
+	}
+	return st, fileWorkers(db, a, eng, nil, log, backoff.Outbox)[0].Drain(ctx)
 }
 
 // recordHealth notes the outcome of a pass of a service, and returns err.

@@ -268,3 +268,26 @@ func (db *DB) FileEntriesUnder(ctx context.Context, account, path string) ([]Fil
 	q := `SELECT ` + fileColumns + ` FROM file_entries WHERE account = ?1 AND ` + underClause + ` ORDER BY path`
 	return collectFileEntries(db.r.QueryContext(ctx, q, account, path))
 }
+
+// OpenOutboxCount counts an account's unfinished actions among kinds
+// (pending, inflight, failed, and conflicts that wait for a person).
+func (db *DB) OpenOutboxCount(ctx context.Context, account string, kinds []string) (int, error) {
+	ph, kargs := kindArgs(kinds)
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE account = ? AND kind IN (`+ph+`) AND state IN ('pending', 'inflight', 'failed', 'conflict')`,
+		append([]any{account}, kargs...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count queued actions of %s: %w", account, err)
+	}
+	return n, nil
+}
+
+// OpenConflictCount counts an account's open conflicts of one kind.
+func (db *DB) OpenConflictCount(ctx context.Context, account, kind string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE account = ? AND kind = ? AND resolved_at IS NULL`, account, kind).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count conflicts of %s: %w", account, err)
+	}
+	return n, nil
+}

@@ -18,7 +18,7 @@ func (a *app) syncCmd() *cobra.Command {
 	var account, only string
 	cmd := &cobra.Command{
 		Use:   "sync --once",
-		Short: "Run one full sync pass of mail and calendars now (through the daemon when it runs)",
+		Short: "Run one full sync pass of mail, calendars and files now (through the daemon when it runs)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !once {
@@ -59,7 +59,7 @@ func (a *app) syncCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "one pass, then exit")
 	cmd.Flags().StringVar(&account, "account", "", "only this account")
-	cmd.Flags().StringVar(&only, "only", "", "only this service (mail or calendar)")
+	cmd.Flags().StringVar(&only, "only", "", "only this service (mail, calendar or files)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -189,7 +189,7 @@ const phoneMoved = "demo-3@example.com"
 // compare the whole mirror with the provider.
 func (d *demo) verify(ctx context.Context) error {
 	c := control.NewClient(d.socket())
-	if _, err := c.SyncNow(ctx, ""); err != nil {
+	if _, err := c.SyncNow(ctx, "", control.SyncOptions{}); err != nil {
 		return err
 	}
 	m, err := d.db.ListMailMessages(ctx, store.MailFilter{Folder: "INBOX"})

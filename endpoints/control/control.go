@@ -49,8 +49,9 @@ type Daemon interface {
 	// running configuration is kept.
 	Reload(ctx context.Context) (ReloadState, error)
 	// SyncNow runs a full sync pass of one account ("" for all) on the
-	// daemon's own loops and returns a JSON-encodable result.
-	SyncNow(ctx context.Context, account string) (any, error)
+	// daemon's own loops and returns a JSON-encodable result. Force lets
+	// the files sync pass its mass-delete guard.
+	SyncNow(ctx context.Context, account string, o SyncOptions) (any, error)
 	// VerifyNow compares the mail mirror of one account ("" for all) in
 	// full with the server, repairing it when asked, on the daemon's own
 	// loops, and returns a JSON-encodable result.
@@ -102,7 +103,7 @@ func NewHandler(d Daemon) http.Handler {
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"))
+		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"), SyncOptions{Force: r.URL.Query().Get("force") == "1"})
 		if err != nil {
 			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
 			return
@@ -170,10 +171,19 @@ func (c *Client) Reload(ctx context.Context) (ReloadState, error) {
 	return st, err
 }
 
+// SyncOptions change a requested pass.
+type SyncOptions struct {
+	Force bool // past the files mass-delete guard
+}
+
 // SyncNow asks the daemon for a full pass and returns its JSON result.
-func (c *Client) SyncNow(ctx context.Context, account string) (json.RawMessage, error) {
+func (c *Client) SyncNow(ctx context.Context, account string, o SyncOptions) (json.RawMessage, error) {
 	var raw json.RawMessage
-	err := c.do(ctx, http.MethodPost, "/v1/sync?account="+url.QueryEscape(account), &raw)
+	q := "/v1/sync?account=" + url.QueryEscape(account)
+	if o.Force {
+		q += "&force=1"
+	}
+	err := c.do(ctx, http.MethodPost, q, &raw)
 	return raw, err
 }
 

@@ -27,6 +27,8 @@ var ServiceKinds = map[string][]string{
 	"imap":   {KindFlags, KindMove, KindDelete, KindAppend},
 	"smtp":   {KindSend},
 	"caldav": {KindCalPut, KindCalDelete},
+	// Files kinds: replayed by package filesync's executor.
+	"webdav": {"file.put", "file.delete", "file.move", "file.mkdir"},
 }
 
 // FlagsPayload is a flag delta on a stored message.

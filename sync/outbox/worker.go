@@ -138,6 +138,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// Drain replays the actions that are runnable now, one after the other,
+// and returns when none is left (a command run without a daemon). An
+// action that fails waits for its retry like under Run; Drain does not.
+func (w *Worker) Drain(ctx context.Context) error {
+	if w.wake == nil {
+		w.init()
+	}
+	defer w.Exec.Close()
+	if err := w.requeueInterrupted(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		row, ok, err := w.DB.ClaimOutbox(ctx, w.Account, w.Kinds)
+		if err != nil || !ok {
+			return err
+		}
+		w.process(ctx, row)
+	}
+	return ctx.Err()
+}
+
 // sleep waits for d, a wake-up or the end of ctx (false).
 func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
 	select {
