@@ -362,7 +362,7 @@ func TestApacheWrongPasswordIsAuthAndNeverShown(t *testing.T) {
 	}
 	ctx := context.Background()
 	errs := map[string]error{
-		"List": c.List(ctx, func(hsync.RemoteFile) error { return nil }),
+		"List":  c.List(ctx, func(hsync.RemoteFile) error { return nil }),
 		"Mkdir": c.Mkdir(ctx, "d"),
 	}
 	_, errs["Put"] = c.Put(ctx, "f", strings.NewReader("f"), 1, hsync.PutCondition{Create: true})

@@ -343,6 +343,7 @@ func (c *Client) multistatusErr(ctx context.Context, op string, resp *http.Respo
 	}
 	return hsync.Errorf(davhttp.KindOfStatus(failed), op, fmt.Errorf("a member failed: %w", failed))
 }
+
 // isWeak reports whether an ETag is weak (W/"…").
 func isWeak(tag string) bool { return strings.HasPrefix(tag, "W/") }
 
