@@ -64,6 +64,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdover/holdover/connectors/internal/davhttp"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -273,12 +274,7 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
-// drain reads a little of an unwanted answer, so the connection can be
-// reused, and closes it.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
+func drain(resp *http.Response) { davhttp.Drain(resp) }
 
 // opName names an operation in errors: "caldav propfind /a/b/".
 func opName(method, path string) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/holdover/holdover/connectors/internal/davhttp"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -76,7 +77,7 @@ func (c *Client) discoverHome(ctx context.Context) (home string, self *hsync.Rem
 	if err != nil {
 		return "", nil, err
 	}
-	p := r.props()
+	p := props(r)
 	if p.isCalendar() {
 		cal := calendarOf(at, p)
 		return "", &cal, nil
@@ -93,7 +94,7 @@ func (c *Client) discoverHome(ctx context.Context) (home string, self *hsync.Rem
 		if err != nil {
 			return "", nil, err
 		}
-		if h, err := c.firstHref(principal, r.props().HomeSet); err != nil || h != "" {
+		if h, err := c.firstHref(principal, props(r).HomeSet); err != nil || h != "" {
 			return h, nil, err
 		}
 	}
@@ -156,7 +157,7 @@ func (c *Client) readSelf(ctx context.Context, op string, resp *http.Response, p
 	defer resp.Body.Close()
 	var self, first *response
 	_, err := readMultistatus(resp.Body, func(r *response) error {
-		h, err := c.resolve(path, r.href())
+		h, err := c.resolve(path, r.Href())
 		if err != nil {
 			return err
 		}
@@ -172,9 +173,8 @@ func (c *Client) readSelf(ctx context.Context, op string, resp *http.Response, p
 		self = first
 	}
 	if err != nil {
-		var cb callbackError
-		if errors.As(err, &cb) {
-			return nil, hsync.Errorf(hsync.Permanent, op, cb.err)
+		if cb := davhttp.CallbackErr(err); cb != nil {
+			return nil, hsync.Errorf(hsync.Permanent, op, cb)
 		}
 		return nil, c.readErr(ctx, op, err)
 	}
@@ -204,11 +204,11 @@ func (c *Client) listHome(ctx context.Context, home string) ([]hsync.RemoteCalen
 	defer resp.Body.Close()
 	var cals []hsync.RemoteCalendar
 	_, err = readMultistatus(resp.Body, func(r *response) error {
-		h, err := c.resolveCollection(home, r.href())
+		h, err := c.resolveCollection(home, r.Href())
 		if err != nil {
 			return hsync.Errorf(hsync.Permanent, op, err)
 		}
-		p := r.props()
+		p := props(r)
 		if sameCollection(h, home) || !p.isCalendar() {
 			return nil
 		}

@@ -44,11 +44,11 @@ func (c *Client) Changes(ctx context.Context, calendar, token string) (hsync.Cal
 	defer resp.Body.Close()
 	var ch hsync.CalChanges
 	next, err := readMultistatus(resp.Body, func(r *response) error {
-		h, err := c.resolve(cal, r.href())
+		h, err := c.resolve(cal, r.Href())
 		if err != nil {
 			return hsync.Errorf(hsync.Permanent, op, err)
 		}
-		st := r.status()
+		st := r.StatusCode()
 		switch {
 		case sameCollection(h, cal):
 			ch.Truncated = ch.Truncated || st == http.StatusInsufficientStorage
@@ -58,7 +58,7 @@ func (c *Client) Changes(ctx context.Context, calendar, token string) (hsync.Cal
 			// A member the server will not describe (403…): neither
 			// changed nor removed as far as anyone can tell.
 		default:
-			p := r.props()
+			p := props(r)
 			if !p.isCollection() {
 				ch.Changed = append(ch.Changed, hsync.ObjectRef{Href: h, ETag: etag(p.ETag)})
 			}
@@ -106,7 +106,7 @@ func (c *Client) CTag(ctx context.Context, calendar string) (ctag, syncToken str
 	if err != nil {
 		return "", "", err
 	}
-	p := r.props()
+	p := props(r)
 	return str(p.CTag), str(p.SyncToken), nil
 }
 
@@ -127,14 +127,14 @@ func (c *Client) ETags(ctx context.Context, calendar string) ([]hsync.ObjectRef,
 	defer resp.Body.Close()
 	var refs []hsync.ObjectRef
 	_, err = readMultistatus(resp.Body, func(r *response) error {
-		h, err := c.resolve(cal, r.href())
+		h, err := c.resolve(cal, r.Href())
 		if err != nil {
 			return hsync.Errorf(hsync.Permanent, op, err)
 		}
-		if st := r.status(); st != 0 && (st < 200 || st > 299) {
+		if st := r.StatusCode(); st != 0 && (st < 200 || st > 299) {
 			return nil
 		}
-		p := r.props()
+		p := props(r)
 		if sameCollection(h, cal) || p.isCollection() {
 			return nil
 		}
@@ -196,15 +196,15 @@ func (c *Client) multigetBatch(ctx context.Context, op, cal string, batch []stri
 	}
 	defer resp.Body.Close()
 	_, err = readMultistatus(resp.Body, func(r *response) error {
-		h, err := c.resolve(cal, r.href())
+		h, err := c.resolve(cal, r.Href())
 		if err != nil {
 			return hsync.Errorf(hsync.Permanent, op, err)
 		}
-		if st := r.status(); !asked[h] || (st != 0 && (st < 200 || st > 299)) {
+		if st := r.StatusCode(); !asked[h] || (st != 0 && (st < 200 || st > 299)) {
 			return nil
 		}
 		delete(asked, h) // a second answer for one href is ignored
-		p := r.props()
+		p := props(r)
 		if p.CalendarData == nil {
 			return nil
 		}
@@ -321,7 +321,7 @@ func (c *Client) readETag(ctx context.Context, p string) string {
 	if err != nil {
 		return ""
 	}
-	return etag(r.props().ETag)
+	return etag(props(r).ETag)
 }
 
 // Delete implements sync.CalendarRemote. An object already gone (404,
@@ -356,7 +356,7 @@ func (c *Client) deleteMultistatus(ctx context.Context, op, p string, resp *http
 	defer resp.Body.Close()
 	var failed *statusError
 	_, err := readMultistatus(resp.Body, func(r *response) error {
-		st := r.status()
+		st := r.StatusCode()
 		if failed == nil && st >= 300 && st != http.StatusNotFound && st != http.StatusGone {
 			failed = &statusError{Code: st, Status: strings.TrimPrefix(strings.TrimSpace(r.Status), "HTTP/1.1 ")}
 		}
