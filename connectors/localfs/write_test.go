@@ -200,6 +200,12 @@ func TestRename(t *testing.T) {
 	if err := f.Rename("dir", "new/dir"); err != nil || read(t, root, "new/dir/x.txt") != "x" {
 		t.Errorf("moving a folder: %v", err)
 	}
+	if err := f.Rename("new", "new/dir/inside"); err == nil {
+		t.Error("a folder moved into itself")
+	}
+	if _, err := f.Stat("new/dir/inside"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused rename left %v", err)
+	}
 	if err := f.Rename("missing", "elsewhere"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Rename of a missing entry = %v, want fs.ErrNotExist", err)
 	}
