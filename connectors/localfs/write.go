@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	hsync "github.com/holdover/holdover/sync"
@@ -147,8 +148,9 @@ func (f *Folder) Rename(from, to string) error {
 	if _, err := lstat(fdir, fbase); err != nil {
 		return fmt.Errorf("localfs: rename %s: %w", from, err)
 	}
-	if err := checkRel(to); err != nil {
-		return err
+	if strings.HasPrefix(to, from+"/") {
+		// Refused before parent creates folders inside from for it.
+		return fmt.Errorf("localfs: rename %s to %s: a folder cannot move into itself", from, to)
 	}
 	tdir, tbase, trelease, err := f.parent(to, true)
 	if err != nil {

@@ -133,14 +133,12 @@ func (c *Client) Put(ctx context.Context, p string, body io.Reader, size int64, 
 
 // confirmETag applies the weak-ETag rule (package doc) to want, the
 // version of p a change was based on, and returns the entry as it now
-// is, its ETag fit for a condition: want itself when strong; else the
-// strong form the server offers. cur, when not nil, is a Stat of p just
-// made. A different tag, or p gone, is a Conflict.
+// is, with an ETag fit for a condition: want itself when strong (no
+// request is made unless cur, a Stat of p just made, is given), else the
+// strong form the server offers once it does. A different tag, or p
+// gone, is a Conflict.
 func (c *Client) confirmETag(ctx context.Context, op, p, want string, cur *hsync.RemoteFile) (hsync.RemoteFile, error) {
-	if !isWeak(want) {
-		if cur != nil && !hsync.SameETag(cur.ETag, want) {
-			return *cur, changed(op, cur.ETag, want)
-		}
+	if !isWeak(want) && cur == nil {
 		return hsync.RemoteFile{Path: p, ETag: want}, nil
 	}
 	deadline := time.Now().Add(weakWait)
@@ -221,9 +219,12 @@ func (c *Client) Move(ctx context.Context, from, to, ifMatch string) error {
 	if err != nil {
 		return err
 	}
+	if from == "" || to == "" {
+		return hsync.Errorf(hsync.Permanent, op, errors.New("refusing to move the root or onto it"))
+	}
 	dst, err := c.target(to)
-	if err != nil || from == "" || to == "" {
-		return hsync.Errorf(hsync.Permanent, op, fmt.Errorf("destination %s: %w", quote(to), errBadPath))
+	if err != nil {
+		return hsync.Errorf(hsync.Permanent, op, fmt.Errorf("destination %s: %w", quote(to), err))
 	}
 	cur, err := c.Stat(ctx, from)
 	if err != nil {

@@ -226,8 +226,10 @@ func (o *orderer) finish() error {
 
 // walk lists the tree folder by folder with depth-1 PROPFINDs, up to
 // c.parallel at a time. A folder is reported (by its parent's listing)
-// before it is queued, so its contents always come after it; fn is
-// called under a lock. The first error stops every worker.
+// before it is queued, so its contents always come after it. fn is
+// called under a lock, and never again once anything failed: the first
+// error (fn's own, unchanged, or a request's) stops every worker and is
+// the one returned.
 func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -237,12 +239,30 @@ func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) erro
 		queue = []string{""}
 		busy  int
 		first error
-		fnMu  sync.Mutex
 	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+		mu.Unlock()
+		cond.Broadcast()
+	}
+	var fnMu sync.Mutex
+	stopped := false
 	report := func(f hsync.RemoteFile) error {
 		fnMu.Lock()
 		defer fnMu.Unlock()
-		return fn(f)
+		if stopped {
+			return errWalkStopped
+		}
+		err := fn(f)
+		if err != nil {
+			fail(err)
+			stopped = true
+		}
+		return err
 	}
 	worker := func() {
 		for {
@@ -261,13 +281,11 @@ func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) erro
 			mu.Unlock()
 
 			subdirs, err := c.listDir(ctx, dir, report)
-
+			if err != nil {
+				fail(err)
+			}
 			mu.Lock()
 			busy--
-			if err != nil && first == nil {
-				first = err
-				cancel()
-			}
 			queue = append(queue, subdirs...)
 			mu.Unlock()
 			cond.Broadcast()
@@ -280,6 +298,10 @@ func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) erro
 	wg.Wait()
 	return first
 }
+
+// errWalkStopped is what fn's stand-in returns to the other workers once
+// the walk failed; it is never the walk's result.
+var errWalkStopped = errors.New("the listing stopped")
 
 // listDir reports the members of dir (depth 1) and returns its folders.
 // An entry that is not a direct member of dir is skipped: a walk must not

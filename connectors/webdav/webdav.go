@@ -35,18 +35,26 @@
 // Classification (the first matching row wins; davhttp holds the table
 // shared with caldav):
 //
-//	what                                              kind
-//	the caller's context ended                        Transient (wraps ctx.Err())
-//	no progress within Options.Timeout, reset, ...    Transient
-//	TLS certificate not trusted / wrong name          Auth
-//	the password source failed; 401; bare 403         Auth
-//	404/410 on the entry itself                       Permanent, wraps sync.ErrFileNotFound
-//	409 on PUT, MKCOL, MOVE (parent missing)          Conflict, wraps sync.ErrNoParent
-//	412 (condition failed, MOVE onto an occupied name)Conflict
-//	408, 429, 5xx but 501 (507 Insufficient Storage)  Transient: space may be freed
-//	413 and other 4xx, 501, redirects                 Permanent
-//	a weak ETag that stays weak                       Transient
-//	anything else (unparsable answer, surprise 2xx)   Transient
+//	what                                                  kind
+//	the caller's context ended                            Transient (wraps ctx.Err())
+//	no progress within Options.Timeout, reset, refused    Transient
+//	TLS certificate not trusted / wrong name              Auth
+//	the password source failed; 401; bare 403             Auth
+//	404/410 on the entry itself                           Permanent, wraps sync.ErrFileNotFound
+//	parent folder missing: 409 (404 too on PUT and        Conflict, wraps sync.ErrNoParent
+//	  MKCOL; 404 or 5xx on MOVE when a Stat confirms it)
+//	412: condition failed, MOVE onto an occupied name     Conflict
+//	a conditioned entry gone or changed before the write  Conflict (no request is sent)
+//	408, 429, 5xx but 501; 507 Insufficient Storage too   Transient (space may be freed)
+//	413 and other 4xx, 501, redirects                     Permanent
+//	a weak ETag still weak after the wait                 Transient
+//	anything else (unparsable answer, surprise 2xx)       Transient
+//
+// Apache mod_dav_fs, the reference server, refuses depth infinity by
+// default (a bare 403), never sends an ETag with a PUT answer, keeps a
+// file's ETag across MOVE (size and mtime), answers a MOVE into a missing
+// folder with 500, and checks an untagged If header against the parent
+// folder as well; each is handled where the method is.
 package webdav
 
 import (
