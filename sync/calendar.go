@@ -55,6 +55,10 @@ type PutCondition struct {
 	IfMatch string
 	// Create sends If-None-Match: * (the href must be free).
 	Create bool
+	// Overwrite sends no precondition at all. Only for a server that
+	// gives no ETags, after the caller compared size and time itself: a
+	// connector refuses a PUT with neither IfMatch, Create nor Overwrite.
+	Overwrite bool
 }
 
 // CalendarRemote is an authenticated CalDAV account. Implementations are

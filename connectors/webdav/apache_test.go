@@ -362,7 +362,7 @@ func TestApacheWrongPasswordIsAuthAndNeverShown(t *testing.T) {
 	}
 	ctx := context.Background()
 	errs := map[string]error{
-		"List":  c.List(ctx, func(hsync.RemoteFile) error { return nil }),
+		"List":  c.List(ctx, "", func(hsync.RemoteFile) error { return nil }),
 		"Mkdir": c.Mkdir(ctx, "d"),
 	}
 	_, errs["Put"] = c.Put(ctx, "f", strings.NewReader("f"), 1, hsync.PutCondition{Create: true})
@@ -403,7 +403,7 @@ func TestApacheBehindAnOutageIsTransientAndRecovers(t *testing.T) {
 	p.CutAfter(0)
 
 	p.Down()
-	kindIs(t, "List while the server is down", c.List(ctx, func(hsync.RemoteFile) error { return nil }), hsync.Transient)
+	kindIs(t, "List while the server is down", c.List(ctx, "", func(hsync.RemoteFile) error { return nil }), hsync.Transient)
 	_, err = c.Put(ctx, "new", strings.NewReader("n"), 1, hsync.PutCondition{Create: true})
 	kindIs(t, "Put while the server is down", err, hsync.Transient)
 	p.Up()

@@ -98,7 +98,7 @@ func TestFaultListingDuringAnOutageIsTransient(t *testing.T) {
 	_, c := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 	})
-	err := c.List(context.Background(), func(hsync.RemoteFile) error { return nil })
+	err := c.List(context.Background(), "", func(hsync.RemoteFile) error { return nil })
 	kindIs(t, "List answered 503", err, hsync.Transient)
 }
 
@@ -272,7 +272,7 @@ func TestFaultDepthInfinityAnswersOutOfOrderAreReportedFoldersFirst(t *testing.T
 		)
 	})
 	var order []string
-	err := c.List(context.Background(), func(f hsync.RemoteFile) error {
+	err := c.List(context.Background(), "", func(f hsync.RemoteFile) error {
 		order = append(order, f.Path)
 		return nil
 	})
@@ -332,7 +332,7 @@ func TestFaultAListingWithAHoleIsAnError(t *testing.T) {
 		multistatus(w, entry("/root/", ""), entry("/root/ok", `"1"`),
 			`<D:response><D:href>/root/secret/</D:href><D:status>HTTP/1.1 403 Forbidden</D:status></D:response>`)
 	})
-	err := c.List(context.Background(), func(hsync.RemoteFile) error { return nil })
+	err := c.List(context.Background(), "", func(hsync.RemoteFile) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Fatalf("List with an entry the server will not describe: %v", err)
 	}
@@ -353,7 +353,7 @@ func TestFaultAnErrorFromTheCallbackStopsTheWalkAsIs(t *testing.T) {
 		multistatus(w, rs...)
 	})
 	n := 0
-	err := c.List(context.Background(), func(f hsync.RemoteFile) error {
+	err := c.List(context.Background(), "", func(f hsync.RemoteFile) error {
 		n++
 		if n == 50 {
 			return stop

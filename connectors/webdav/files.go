@@ -98,10 +98,12 @@ func (c *Client) Put(ctx context.Context, p string, body io.Reader, size int64, 
 			return hsync.RemoteFile{}, err
 		}
 		hdr["If-Match"] = cur.ETag
+	case cond.Overwrite && !cond.Create && cond.IfMatch == "":
+		// The caller checked the version itself (a server without ETags).
 	default:
 		// Never an unconditional PUT: it could overwrite a change made
 		// elsewhere without anyone knowing (the first promise).
-		return hsync.RemoteFile{}, hsync.Errorf(hsync.Permanent, op, errors.New("refusing a PUT without exactly one precondition (Create or IfMatch)"))
+		return hsync.RemoteFile{}, hsync.Errorf(hsync.Permanent, op, errors.New("refusing a PUT without exactly one precondition (Create, IfMatch or Overwrite)"))
 	}
 	if size >= expectContinueMin {
 		hdr["Expect"] = "100-continue"

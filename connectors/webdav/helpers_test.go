@@ -94,7 +94,7 @@ func raw(t *testing.T, a *testenv.Apache, method, path string, hdr map[string]st
 func list(t *testing.T, c *webdav.Client) map[string]hsync.RemoteFile {
 	t.Helper()
 	got := map[string]hsync.RemoteFile{}
-	err := c.List(context.Background(), func(f hsync.RemoteFile) error {
+	err := c.List(context.Background(), "", func(f hsync.RemoteFile) error {
 		if _, dup := got[f.Path]; dup {
 			t.Errorf("List reported %q twice", f.Path)
 		}

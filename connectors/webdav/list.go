@@ -124,22 +124,26 @@ func (c *Client) Stat(ctx context.Context, p string) (hsync.RemoteFile, error) {
 // List implements sync.FileRemote: one depth-infinity PROPFIND where the
 // server allows it, else a walk with depth 1 (see walk). A server that
 // refuses depth infinity is remembered, and asked no more.
-func (c *Client) List(ctx context.Context, fn func(hsync.RemoteFile) error) error {
+func (c *Client) List(ctx context.Context, dir string, fn func(hsync.RemoteFile) error) error {
 	if !c.noInfinity.Load() {
-		done, err := c.listInfinity(ctx, fn)
+		done, err := c.listInfinity(ctx, dir, fn)
 		if done || err != nil {
 			return err
 		}
 	}
-	return c.walk(ctx, fn)
+	return c.walk(ctx, dir, fn)
 }
 
 // listInfinity tries the depth-infinity PROPFIND; done is false when the
 // server refused it and nothing was reported.
-func (c *Client) listInfinity(ctx context.Context, fn func(hsync.RemoteFile) error) (done bool, err error) {
-	op := opName("PROPFIND", "") + " depth infinity"
-	o := newOrderer(fn)
-	resp, err := c.propfind(ctx, op, c.rootPath, "infinity", o.add)
+func (c *Client) listInfinity(ctx context.Context, dir string, fn func(hsync.RemoteFile) error) (done bool, err error) {
+	target, op, err := c.op("PROPFIND", dir)
+	if err != nil {
+		return true, err
+	}
+	op += " depth infinity"
+	o := newOrderer(dir, fn)
+	resp, err := c.propfind(ctx, op, asCollection(target), "infinity", o.add)
 	if err != nil {
 		return true, err
 	}
@@ -169,16 +173,17 @@ func (c *Client) listInfinity(ctx context.Context, fn func(hsync.RemoteFile) err
 // number of folders and of entries that arrive early, not with the tree.
 type orderer struct {
 	fn      func(hsync.RemoteFile) error
+	dir     string          // the listed folder: only what lies below it is reported
 	seen    map[string]bool // folders reported; "" is the root
 	waiting map[string][]hsync.RemoteFile
 }
 
-func newOrderer(fn func(hsync.RemoteFile) error) *orderer {
-	return &orderer{fn: fn, seen: map[string]bool{"": true}, waiting: map[string][]hsync.RemoteFile{}}
+func newOrderer(dir string, fn func(hsync.RemoteFile) error) *orderer {
+	return &orderer{fn: fn, dir: dir, seen: map[string]bool{dir: true}, waiting: map[string][]hsync.RemoteFile{}}
 }
 
 func (o *orderer) add(f hsync.RemoteFile) error {
-	if f.Path == "" {
+	if f.Path == o.dir || (o.dir != "" && !strings.HasPrefix(f.Path, o.dir+"/")) {
 		return nil
 	}
 	if parent := parentOf(f.Path); !o.seen[parent] {
@@ -230,13 +235,13 @@ func (o *orderer) finish() error {
 // called under a lock, and never again once anything failed: the first
 // error (fn's own, unchanged, or a request's) stops every worker and is
 // the one returned.
-func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) error {
+func (c *Client) walk(ctx context.Context, top string, fn func(hsync.RemoteFile) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		mu    sync.Mutex
 		cond  = sync.NewCond(&mu)
-		queue = []string{""}
+		queue = []string{top}
 		busy  int
 		first error
 	)
@@ -280,7 +285,7 @@ func (c *Client) walk(ctx context.Context, fn func(hsync.RemoteFile) error) erro
 			busy++
 			mu.Unlock()
 
-			subdirs, err := c.listDir(ctx, dir, report)
+			subdirs, err := c.listDir(ctx, dir, dir == top, report)
 			if err != nil {
 				fail(err)
 			}
@@ -306,7 +311,7 @@ var errWalkStopped = errors.New("the listing stopped")
 // listDir reports the members of dir (depth 1) and returns its folders.
 // An entry that is not a direct member of dir is skipped: a walk must not
 // report anything before its folder.
-func (c *Client) listDir(ctx context.Context, dir string, report func(hsync.RemoteFile) error) ([]string, error) {
+func (c *Client) listDir(ctx context.Context, dir string, top bool, report func(hsync.RemoteFile) error) ([]string, error) {
 	target, op, err := c.op("PROPFIND", dir)
 	if err != nil {
 		return nil, err
@@ -325,6 +330,8 @@ func (c *Client) listDir(ctx context.Context, dir string, report func(hsync.Remo
 	switch {
 	case err != nil:
 		return nil, err
+	case resp != nil && top && isGone(resp.StatusCode):
+		return nil, c.statusErr(op, resp) // the folder asked for is not there
 	case resp != nil && dir != "" && isGone(resp.StatusCode):
 		// Removed between its parent's listing and its own: a race with
 		// another client, not a hole the engine may read as a deletion.

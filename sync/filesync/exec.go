@@ -70,7 +70,7 @@ func (x *Executor) condition(ctx context.Context, path, etag string) (hsync.PutC
 	if !sameVersion(cur, etag) {
 		return hsync.PutCondition{}, hsync.Errorf(hsync.Conflict, "check "+path, fmt.Errorf("changed on the server (size or time differ)"))
 	}
-	return hsync.PutCondition{}, nil
+	return hsync.PutCondition{Overwrite: true}, nil
 }
 
 // mkdirs creates dir and its missing parents on the server.

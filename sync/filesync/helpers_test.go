@@ -167,7 +167,7 @@ func (e *env) removeLocal(t *testing.T, path string) {
 func (e *env) writeRemote(t *testing.T, path, content string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := e.other.Put(ctx, path, strings.NewReader(content), int64(len(content)), hsync.PutCondition{})
+	_, err := e.other.Put(ctx, path, strings.NewReader(content), int64(len(content)), hsync.PutCondition{Overwrite: true})
 	if errors.Is(err, hsync.ErrNoParent) {
 		dir := ""
 		for _, seg := range strings.Split(path, "/")[:strings.Count(path, "/")] {
@@ -176,7 +176,7 @@ func (e *env) writeRemote(t *testing.T, path, content string) {
 				t.Fatal(err)
 			}
 		}
-		_, err = e.other.Put(ctx, path, strings.NewReader(content), int64(len(content)), hsync.PutCondition{})
+		_, err = e.other.Put(ctx, path, strings.NewReader(content), int64(len(content)), hsync.PutCondition{Overwrite: true})
 	}
 	if err != nil {
 		t.Fatalf("put %s on the server: %v", path, err)
@@ -309,13 +309,19 @@ func renameLocal(t *testing.T, e *env, from, to string) {
 	}
 }
 
-// apacheRequests counts the requests of a method in Apache's access log
-// (it writes each line when the request ends).
-func (e *env) apacheRequests(t *testing.T, method string) int {
+// apacheRequests counts the requests in Apache's access log (it writes
+// each line when the request ends) that start with what: a method, or a
+// method and a path ("PUT /dav/a.txt").
+func (e *env) apacheRequests(t *testing.T, what string) int {
 	t.Helper()
 	b, err := os.ReadFile(e.apache.AccessLog)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
-	return strings.Count(string(b), `"`+method+` `)
+	if !strings.Contains(what, " ") {
+		what += " "
+	} else {
+		what += " HTTP/"
+	}
+	return strings.Count(string(b), `"`+what)
 }
