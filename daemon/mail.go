@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/holdover/holdover/config"
-	"github.com/holdover/holdover/endpoints/control"
 	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/calsync"
@@ -52,8 +52,8 @@ type accountRunner struct {
 	workers map[string]*outbox.Worker // by service
 	// fileWorkers replay the files actions, several at once.
 	fileWorkers []*outbox.Worker
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 // runners starts, stops and restarts account loops as the configuration
@@ -201,8 +201,8 @@ func (d *Daemon) stopAccounts() {
 
 // SyncResult is one account's outcome of a requested pass.
 type SyncResult struct {
-	Account  string         `json:"account"`
-	Mail     mailsync.Stats `json:"mail"`
+	Account  string          `json:"account"`
+	Mail     mailsync.Stats  `json:"mail"`
 	Calendar *calsync.Stats  `json:"calendar,omitempty"`
 	Files    *filesync.Stats `json:"files,omitempty"`
 	Error    string          `json:"error,omitempty"`

@@ -10,9 +10,9 @@ import (
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/control"
+	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
-	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/sync/calsync"
 	"github.com/holdover/holdover/sync/filesync"
 	"github.com/holdover/holdover/sync/mailsync"
