@@ -76,7 +76,7 @@ func New(opts Options) *Engine {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.log = e.log.With("account", opts.Account, "service", "webdav")
+	e.log = e.log.With("service", "webdav")
 	if e.clk == nil {
 		e.clk = clock.Real{}
 	}
