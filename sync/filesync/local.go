@@ -38,7 +38,7 @@ func (e *Engine) scanLocal(ctx context.Context, force bool) (localResult, error)
 	err = e.opts.Local.Scan(ctx, func(f hsync.LocalFile, ferr error) error {
 		if ferr != nil {
 			unreadable = append(unreadable, f.Path)
-			res.problems = append(res.problems, store.FileProblem{Path: f.Path, Side: "local", Problem: ferr.Error()})
+			res.problems = append(res.problems, problem("local", f.Path, ferr.Error()))
 			return nil
 		}
 		disk[f.Path] = &diskEntry{LocalFile: f}
@@ -71,7 +71,7 @@ func (e *Engine) scanLocal(ctx context.Context, force bool) (localResult, error)
 			}
 			unreadable = append(unreadable, p)
 			delete(disk, p)
-			res.problems = append(res.problems, store.FileProblem{Path: p, Side: "local", Problem: err.Error()})
+			res.problems = append(res.problems, problem("local", p, err.Error()))
 			continue
 		}
 		d.LocalFile, d.hash = f, sum

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -81,6 +84,23 @@ func conflictName(p, host string, at time.Time, exists func(string) bool) string
 		out = join(dir, fmt.Sprintf("%s-%d%s", name, i, ext))
 	}
 	return out
+}
+
+// shown is a path as reports may show it: quoted, with escapes, when it
+// holds anything a terminal would interpret (a hostile name could carry
+// escape sequences).
+func shown(p string) string {
+	for _, r := range p {
+		if !unicode.IsGraphic(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return strconv.QuoteToASCII(p)
+		}
+	}
+	return p
+}
+
+// problem is a report of a path that could not be synced.
+func problem(side, path, msg string) store.FileProblem {
+	return store.FileProblem{Path: shown(path), Side: side, Problem: shown(msg)}
 }
 
 func join(dir, name string) string {

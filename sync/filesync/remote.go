@@ -58,7 +58,7 @@ func (e *Engine) listRemote(ctx context.Context, res *remoteResult) (*listing, e
 		}
 		if err := e.opts.Local.CheckName(f.Path); err != nil {
 			l.skipped = append(l.skipped, f.Path)
-			res.problems = append(res.problems, store.FileProblem{Path: f.Path, Side: "remote", Problem: err.Error()})
+			res.problems = append(res.problems, problem("remote", f.Path, err.Error()))
 			return nil
 		}
 		if e.opts.Local.Ignored(f.Path, f.Dir) {
@@ -69,8 +69,7 @@ func (e *Engine) listRemote(ctx context.Context, res *remoteResult) (*listing, e
 			k := e.opts.Local.FoldKey(f.Path)
 			if other, ok := folded[k]; ok && other != f.Path {
 				l.skipped = append(l.skipped, f.Path)
-				res.problems = append(res.problems, store.FileProblem{Path: f.Path, Side: "remote",
-					Problem: fmt.Sprintf("differs only in case from %q, which this disk cannot tell apart; not synced", other)})
+				res.problems = append(res.problems, problem("remote", f.Path, fmt.Sprintf("differs only in case from %q, which this disk cannot tell apart; not synced", other)))
 				return nil
 			}
 			folded[k] = f.Path
@@ -119,7 +118,7 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 		case !known:
 			downloads = append(downloads, f)
 		case r.Dir != f.Dir:
-			res.problems = append(res.problems, store.FileProblem{Path: path, Side: "remote", Problem: "a file and a folder on either side; not synced until one is renamed"})
+			res.problems = append(res.problems, problem("remote", path, "a file and a folder on either side; not synced until one is renamed"))
 		case !f.Dir && !sameVersion(f, r.ETag):
 			downloads = append(downloads, f)
 		}
@@ -143,7 +142,7 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 	}
 	for _, d := range mkdirs {
 		if err := e.mkdirLocal(ctx, d, l.files[d]); err != nil {
-			res.problems = append(res.problems, store.FileProblem{Path: d, Side: "local", Problem: err.Error()})
+			res.problems = append(res.problems, problem("local", d, err.Error()))
 		}
 	}
 	err = e.downloadAll(ctx, downloads, rows, &res)
@@ -152,7 +151,7 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 	slices.Reverse(removals)
 	for _, path := range removals {
 		if rerr := e.removeLocal(ctx, rows[path]); rerr != nil {
-			res.problems = append(res.problems, store.FileProblem{Path: path, Side: "local", Problem: rerr.Error()})
+			res.problems = append(res.problems, problem("local", path, rerr.Error()))
 			continue
 		}
 		res.removed++
@@ -252,10 +251,10 @@ func (e *Engine) downloadAll(ctx context.Context, files []hsync.RemoteFile, rows
 				return nil // changed on one side meanwhile: the next pass sees it
 			case errors.Is(err, syscall.ENOSPC):
 				diskFull = fmt.Errorf("%w: downloads stopped (they resume when space is free): %w", ErrDiskFull, err)
-				res.problems = append(res.problems, store.FileProblem{Path: f.Path, Side: "local", Problem: "the local disk is full"})
+				res.problems = append(res.problems, problem("local", f.Path, "the local disk is full"))
 				return diskFull
 			case hsync.KindOf(err) == hsync.Permanent:
-				res.problems = append(res.problems, store.FileProblem{Path: f.Path, Side: "remote", Problem: err.Error()})
+				res.problems = append(res.problems, problem("remote", f.Path, err.Error()))
 				return nil
 			}
 			return err
