@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -408,4 +410,73 @@ func TestFaultRotatedPasswordDuringAStreamedPutIsTransientThenWorks(t *testing.T
 	accepted.Store("newer")
 	_, err = c.Put(ctx, "c", strings.NewReader("c"), 1, create)
 	kindIs(t, "a streamed Put refused with the current password", err, hsync.Auth)
+}
+
+func TestFaultAHugeListingIsReadAsItStreams(t *testing.T) {
+	const folders, perFolder = 40, 250 // 10,000 files, about 3.5 MB of XML
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusMultiStatus)
+		io.WriteString(w, `<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">`+entry("/", ""))
+		for d := range folders {
+			io.WriteString(w, entry(fmt.Sprintf("/folder%03d/", d), ""))
+			for f := range perFolder {
+				io.WriteString(w, entry(fmt.Sprintf("/folder%03d/a%%20rather%%20long%%20file%%20name%05d.txt", d, f), fmt.Sprintf(`"%d-%d"`, d, f)))
+			}
+		}
+		io.WriteString(w, `</D:multistatus>`)
+	}))
+	defer srv.Close()
+	c, err := webdav.New(webdav.Options{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	stop := heapWatch()
+	n := 0
+	err = c.List(context.Background(), func(hsync.RemoteFile) error { n++; return nil })
+	peak := stop()
+	if err != nil || n != folders*(perFolder+1) {
+		t.Fatalf("List: %d entries, %v", n, err)
+	}
+	t.Logf("%d entries, peak HeapInuse %.1f MiB", n, float64(peak)/(1<<20))
+	if peak > 16<<20 {
+		t.Fatalf("peak HeapInuse %d bytes while listing: the answer must be decoded as it streams", peak)
+	}
+}
+
+func TestFaultAWalkReusesItsConnections(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Depth") == "infinity" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		var rs []string
+		if strings.Count(r.URL.Path, "/") < 3 { // two levels of 8 folders
+			for i := range 8 {
+				rs = append(rs, entry(r.URL.Path+fmt.Sprintf("d%d/", i), ""))
+			}
+		}
+		multistatus(w, append(rs, entry(r.URL.Path+"f", `"1"`))...)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := webdav.New(webdav.Options{URL: srv.URL, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got := len(list(t, c)); got != 8+64+1+8+64 {
+			t.Fatalf("List: %d entries", got)
+		}
+	}
+	if n := conns.Load(); n > 4+1 {
+		t.Fatalf("three walks of 73 folders opened %d connections; at most Parallel (4) should stay open", n)
+	}
 }

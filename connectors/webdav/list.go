@@ -152,8 +152,12 @@ func (c *Client) listInfinity(ctx context.Context, dir string, fn func(hsync.Rem
 	}
 	code := resp.StatusCode
 	switch {
-	case code == http.StatusUnauthorized, isGone(code):
+	case code == http.StatusUnauthorized:
 		return true, c.statusErr(op, resp)
+	case isGone(code):
+		return true, c.notFound(op, resp)
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		// Busy, not a refusal: the walk asks again, one folder at a time.
 	case code >= 400 && code < 500 || code == http.StatusNotImplemented:
 		// RFC 4918 §9.1 has a server refuse with 403 and a
 		// propfind-finite-depth element; Apache sends a bare 403, others
@@ -337,6 +341,8 @@ func (c *Client) listDir(ctx context.Context, dir string, top bool, report func(
 		// another client, not a hole the engine may read as a deletion.
 		e := davhttp.ReadStatusError(resp, c.scrub)
 		return nil, hsync.Errorf(hsync.Transient, op, fmt.Errorf("the folder went away during the listing: %w", e))
+	case resp != nil && isGone(resp.StatusCode):
+		return nil, c.notFound(op, resp)
 	case resp != nil:
 		return nil, c.statusErr(op, resp)
 	}

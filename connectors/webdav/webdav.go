@@ -92,7 +92,8 @@ type Options struct {
 	// HTTPClient is used for every request (tests, TLS settings); nil
 	// means a client on a clone of http.DefaultTransport that keeps
 	// enough idle connections for Parallel. Its redirect policy is
-	// replaced: redirects are not followed.
+	// replaced: redirects are not followed. Its Timeout, if set, would
+	// bound whole transfers; Timeout above is the one meant for them.
 	HTTPClient *http.Client
 	// Parallel is how many folders a listing reads at a time where the
 	// server refuses depth-infinity PROPFIND; 0 means 4.
