@@ -434,7 +434,7 @@ func TestFaultAHugeListingIsReadAsItStreams(t *testing.T) {
 	runtime.GC()
 	stop := heapWatch()
 	n := 0
-	err = c.List(context.Background(), func(hsync.RemoteFile) error { n++; return nil })
+	err = c.List(context.Background(), "", func(hsync.RemoteFile) error { n++; return nil })
 	peak := stop()
 	if err != nil || n != folders*(perFolder+1) {
 		t.Fatalf("List: %d entries, %v", n, err)
