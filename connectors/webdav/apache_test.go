@@ -415,3 +415,28 @@ func TestApacheBehindAnOutageIsTransientAndRecovers(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func TestListOfAFolderReportsOnlyWhatLiesBelowIt(t *testing.T) {
+	c, _, _ := apacheClient(t)
+	ctx := context.Background()
+	for _, d := range []string{"a", "a/b", "ab"} {
+		if err := c.Mkdir(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, c, "a/x.txt", "x")
+	put(t, c, "a/b/y.txt", "y")
+	put(t, c, "ab/z.txt", "z")
+	var got []string
+	if err := c.List(ctx, "a", func(f hsync.RemoteFile) error { got = append(got, f.Path); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{"a/b", "a/b/y.txt", "a/x.txt"}; !slices.Equal(got, want) {
+		t.Errorf("List(a) = %v, want %v", got, want)
+	}
+	err := c.List(ctx, "missing", func(hsync.RemoteFile) error { return nil })
+	if !errors.Is(err, hsync.ErrFileNotFound) {
+		t.Errorf("List(missing) = %v, want ErrFileNotFound", err)
+	}
+}

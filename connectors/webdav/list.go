@@ -335,7 +335,7 @@ func (c *Client) listDir(ctx context.Context, dir string, top bool, report func(
 	case err != nil:
 		return nil, err
 	case resp != nil && top && isGone(resp.StatusCode):
-		return nil, c.statusErr(op, resp) // the folder asked for is not there
+		return nil, c.notFound(op, resp) // the folder asked for is not there
 	case resp != nil && dir != "" && isGone(resp.StatusCode):
 		// Removed between its parent's listing and its own: a race with
 		// another client, not a hole the engine may read as a deletion.
