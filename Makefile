@@ -40,6 +40,7 @@ FUZZTIME ?= 200000x
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/ical/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/ical/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./connectors/localfs/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(TAGS) $(PKGS)

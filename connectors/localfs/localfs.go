@@ -19,7 +19,10 @@
 //     swapped for a link between the two steps is refused rather than
 //     followed; a file is opened the same way. A link, or a link among
 //     the parents, is ErrSymlink. Devices, sockets and pipes are skipped
-//     too (opening a pipe would block).
+//     too (opening a pipe would block). O_NOFOLLOW alone would guard only
+//     the last component, and Windows has none; os.Root guards every
+//     component on every system, and the SameFile check adds "not even
+//     inside".
 //   - A file never appears under its final name partially written: Write
 //     fills a temporary file in the same folder (named tempPrefix +
 //     random), fsyncs it, renames it over the target only if the target
@@ -141,7 +144,8 @@ func Open(root string, opts Options) (*Folder, error) {
 	return f, nil
 }
 
-// Close releases the folder; no method may be called after.
+// Close releases the folder; no method may be called after, and Watch
+// must have returned.
 func (f *Folder) Close() error { return f.root.Close() }
 
 // Root returns the absolute, symlink-free path of the folder.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -44,9 +45,13 @@ func (f *Folder) Watch(ctx context.Context, fn func(paths []string)) error {
 	}
 	w.watched[""] = true
 	w.addTree(f.root, "", false)
-	w.pending = map[string]bool{} // the caller scans at start anyway
+	w.pending, w.rescan = map[string]bool{}, false // the caller scans at start anyway
 	return w.run(ctx, fn)
 }
+
+// testHookAddWatch, when set, may fail adding a watch (tests cannot
+// reach inotify's limit without changing the whole system's).
+var testHookAddWatch func(rel string) error
 
 type watcher struct {
 	f       *Folder
@@ -54,6 +59,7 @@ type watcher struct {
 	watched map[string]bool // relative folders with a watch ("" is the root)
 	pending map[string]bool // paths to report
 	rescan  bool            // report nil instead
+	failed  int             // folders that could not be watched
 }
 
 func (w *watcher) run(ctx context.Context, fn func([]string)) error {
@@ -204,15 +210,32 @@ func (w *watcher) watchNew(rel string) {
 }
 
 // add starts watching the folder rel; a failure other than the folder
-// being gone means events will be missed, so the engine must scan.
+// being gone means events will be missed, so the engine must scan. Only
+// the first failure is a warning: past inotify's limit every folder
+// fails. The watch is added by path (fsnotify has no other way), so a
+// folder swapped for a link in the instant since it was listed would
+// have the link's target watched: that costs spurious reports, never a
+// read, since every report is checked again through the root.
 func (w *watcher) add(rel string) bool {
 	if w.watched[rel] {
 		return true
 	}
-	err := w.fsw.Add(filepath.Join(w.f.abs, filepath.FromSlash(rel)))
+	var err error
+	if testHookAddWatch != nil {
+		err = testHookAddWatch(rel)
+	}
+	if err == nil {
+		err = w.fsw.Add(filepath.Join(w.f.abs, filepath.FromSlash(rel)))
+	}
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			w.f.log.Warn("localfs: cannot watch a folder; its changes will be found by rescans only", "path", rel, "err", err)
+			w.failed++
+			level := slog.LevelDebug
+			if w.failed == 1 {
+				level = slog.LevelWarn
+			}
+			w.f.log.Log(context.Background(), level, "localfs: cannot watch a folder; its changes will be found by rescans only",
+				"path", rel, "err", err, "failed_so_far", w.failed)
 			w.rescan = true
 		}
 		return false

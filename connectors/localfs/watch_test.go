@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -258,6 +259,24 @@ func TestWatchAsksForARescanWhenTheIgnoreRulesChange(t *testing.T) {
 	rec.reset()
 	write(t, root, "secret/b.txt", "x")
 	waitFor(t, "a change in the folder no longer ignored", func() bool { return rec.seen("secret/b.txt") })
+}
+
+func TestWatchAsksForARescanWhenAFolderCannotBeWatched(t *testing.T) {
+	f, root := newFolder(t, Options{Debounce: 30 * time.Millisecond})
+	testHookAddWatch = func(rel string) error {
+		if strings.HasPrefix(rel, "unwatchable") {
+			return syscall.ENOSPC // what inotify says past max_user_watches
+		}
+		return nil
+	}
+	defer func() { testHookAddWatch = nil }()
+	rec := watch(t, f)
+	os.Mkdir(filepath.Join(root, "unwatchable"), 0o755)
+	waitFor(t, "a rescan", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.ContainsFunc(rec.calls, func(c []string) bool { return c == nil })
+	})
 }
 
 func TestWatchKeepsCollectingWhileFnRuns(t *testing.T) {
