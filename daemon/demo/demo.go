@@ -53,6 +53,9 @@ type demo struct {
 	imapCut *faultproxy.Proxy
 	smtpCut *faultproxy.Proxy
 	calCut  *faultproxy.Proxy
+	files   *fileProvider
+	fileCut *faultproxy.Proxy
+	folder  string // the synced local folder
 	local   string // holdover's SMTP endpoint
 	db      *store.DB
 }
@@ -107,20 +110,24 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	defer d.db.Close()
-	if err := d.until(ctx, "the mirror", func() bool { return d.count(ctx) == 24 && d.countEvents(ctx) == 3 }); err != nil {
+	if err := d.until(ctx, "the mirror", func() bool {
+		return d.count(ctx) == 24 && d.countEvents(ctx) == 3 && d.localFiles() == len(demoFiles)
+	}); err != nil {
 		return err
 	}
 	d.showFolders(ctx)
 	d.showEvents(ctx)
+	d.showFiles()
 
-	d.step("2. The provider goes down (IMAP, SMTP and CalDAV unreachable)")
+	d.step("2. The provider goes down (IMAP, SMTP, CalDAV and WebDAV unreachable)")
 	d.imapCut.Down()
 	d.smtpCut.Down()
 	d.calCut.Down()
+	d.fileCut.Down()
 	d.say("Reading still works, from the local store:")
 	d.showSearch(ctx, "budget")
 
-	d.step("3. Working offline: flag, move, send, plan")
+	d.step("3. Working offline: flag, move, send, plan, edit files")
 	l := &outbox.Local{DB: d.db, SpoolDir: filepath.Join(d.dir, "data", "spool"), Notify: d.nudge}
 	msgs, _ := d.db.ListMailMessages(ctx, store.MailFilter{Folder: "INBOX", Unread: true, Limit: 2})
 	if len(msgs) < 2 {
@@ -141,6 +148,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := d.planOffline(ctx); err != nil {
 		return err
 	}
+	if err := d.editFilesOffline(ctx); err != nil {
+		return err
+	}
 	if err := d.imap.moveElsewhere("Archive", "INBOX", phoneMoved); err != nil {
 		return err
 	}
@@ -156,6 +166,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.imapCut.Up()
 	d.smtpCut.Up()
 	d.calCut.Up()
+	d.fileCut.Up()
 	d.nudge("", "")
 	if err := d.until(ctx, "the queue to drain", func() bool { return d.drained(ctx) }); err != nil {
 		return err
@@ -174,6 +185,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("The calendar provider has %q (once) and %q.", plannedSummary, renamedSummary)
+	if err := d.checkFiles(); err != nil {
+		return err
+	}
 	if err := d.verify(ctx); err != nil {
 		return err
 	}
@@ -253,18 +267,30 @@ func (d *demo) startProviders() error {
 	if err := d.cal.seed(time.Now()); err != nil {
 		return err
 	}
-	d.calCut, err = faultproxy.New(d.cal.addr())
+	if d.calCut, err = faultproxy.New(d.cal.addr()); err != nil {
+		return err
+	}
+	if d.files, err = startWebDAV(filepath.Join(d.dir, "provider-files"), "you@example.com", secret()); err != nil {
+		return err
+	}
+	if err := d.files.seed(); err != nil {
+		return err
+	}
+	d.fileCut, err = faultproxy.New(d.files.addr())
 	return err
 }
 
 func (d *demo) stopProviders() {
-	for _, c := range []*faultproxy.Proxy{d.imapCut, d.smtpCut, d.calCut} {
+	for _, c := range []*faultproxy.Proxy{d.imapCut, d.smtpCut, d.calCut, d.fileCut} {
 		if c != nil {
 			c.Close()
 		}
 	}
 	if d.cal != nil {
 		d.cal.close()
+	}
+	if d.files != nil {
+		d.files.close()
 	}
 	if d.imap != nil {
 		d.imap.close()
@@ -292,6 +318,8 @@ func (d *demo) writeConfig() error {
 	os.Setenv("HOLDOVER_DEMO_SMTP", d.smtp.password)
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
 	os.Setenv("HOLDOVER_DEMO_CAL", d.cal.password)
+	os.Setenv("HOLDOVER_DEMO_FILES", d.files.password)
+	d.folder = filepath.Join(d.dir, "Files")
 	d.cfgPath = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# holdover demo configuration (generated)
 data_dir: %s/data
@@ -305,7 +333,10 @@ accounts:
       local: {username: you, password_env: HOLDOVER_DEMO_LOCAL}
     calendar:
       caldav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_CAL}
-`, d.dir, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port())
+    files:
+      webdav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_FILES}
+      local_dir: %s
+`, d.dir, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 
