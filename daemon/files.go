@@ -53,10 +53,11 @@ func fileWorkers(db *store.DB, a config.Account, eng *filesync.Engine, nudge fun
 	exec := &filesync.Executor{Engine: eng, Nudge: nudge}
 	n := max(1, a.Files.Transfers)
 	ws := make([]*outbox.Worker, n)
+	breaker := &outbox.Breaker{}
 	for i := range ws {
 		ws[i] = outbox.New(outbox.Worker{
 			DB: db, Account: a.Name, Service: "webdav", Kinds: filesync.Kinds,
-			Exec: exec, Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
+			Exec: exec, Health: &hsync.Health{DB: db}, Log: log, Policy: retry, Breaker: breaker,
 		})
 	}
 	return ws

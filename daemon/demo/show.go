@@ -71,7 +71,7 @@ func (d *demo) outageOpen(ctx context.Context) bool {
 			open++
 		}
 	}
-	return open == 3
+	return open == 4
 }
 
 func (d *demo) drained(ctx context.Context) bool {

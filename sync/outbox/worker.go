@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdover/holdover/internal/backoff"
@@ -58,9 +59,18 @@ type Worker struct {
 	// queues its Sent copy for the IMAP worker, which must be woken).
 	Done func(store.OutboxRow)
 
-	wake     chan struct{}
-	failures int // consecutive transient failures: the breaker's count
+	// Breaker, when set, is shared by the workers that replay one
+	// service in parallel (files transfers), so that DownAfter failures
+	// in a row mean an outage whichever worker met them.
+	Breaker *Breaker
+
+	wake chan struct{}
 }
+
+// Breaker counts a service's consecutive transient failures.
+type Breaker struct{ n atomic.Int64 }
+
+func (w *Worker) failures() int { return int(w.Breaker.n.Load()) }
 
 // Wake makes the worker look for work now. It never blocks.
 func (w *Worker) Wake() {
@@ -85,6 +95,9 @@ func (w *Worker) init() {
 	}
 	if w.Log == nil {
 		w.Log = slog.New(slog.DiscardHandler)
+	}
+	if w.Breaker == nil {
+		w.Breaker = &Breaker{}
 	}
 	w.Log = w.Log.With("account", w.Account, "service", w.Service)
 }
@@ -123,7 +136,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			// An open breaker probes with one action at a time, spaced out,
 			// instead of hammering a provider that is down.
-			if w.failures >= hsync.DownAfter && !w.sleep(ctx, w.Policy.Delay(w.failures)) {
+			if n := w.failures(); n >= hsync.DownAfter && !w.sleep(ctx, w.Policy.Delay(n)) {
 				return nil
 			}
 			continue
@@ -204,8 +217,7 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 	}
 	if err == nil {
 		if w.finish(rec, row, store.OutboxDone, "", time.Time{}, apply) {
-			wasDown := w.failures > 0
-			w.failures = 0
+			wasDown := w.Breaker.n.Swap(0) > 0
 			// The first success closes an outage and counts the done rows
 			// itself; every later one adds itself to the count.
 			w.health(rec, func(h *hsync.Health) error { return h.Success(rec, w.Account, w.Service, w.Kinds...) })
@@ -229,17 +241,17 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 	msg := hsync.KindOf(err).String() + ": " + err.Error()
 	switch hsync.KindOf(err) {
 	case hsync.Transient:
-		w.failures++
+		n := int(w.Breaker.n.Add(1))
 		next := w.Clock.Now().Add(w.Policy.Delay(row.Attempts))
 		w.Log.Warn("outbox: action failed; will retry", "id", row.ID, "kind", row.Kind, "attempt", row.Attempts, "retry_at", next, "err", err)
 		w.finish(rec, row, store.OutboxFailed, msg, next, nil)
-		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, w.failures, err) })
+		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, n, err) })
 	case hsync.Auth:
-		w.failures++
+		n := int(w.Breaker.n.Add(1))
 		next := w.Clock.Now().Add(w.Policy.Cap)
 		w.Log.Error("outbox: the provider refused the login; the queue is kept until the credentials are fixed", "id", row.ID, "err", err)
 		w.finish(rec, row, store.OutboxFailed, msg, next, nil)
-		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, w.failures, err) })
+		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, n, err) })
 	case hsync.Conflict:
 		w.Log.Warn("outbox: conflict; kept for the user", "id", row.ID, "kind", row.Kind, "err", err)
 		w.finish(rec, row, store.OutboxConflict, msg, time.Time{}, nil)
@@ -253,7 +265,7 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 
 // answered records that the provider is up: it answered, if with a no.
 func (w *Worker) answered(ctx context.Context) {
-	w.failures = 0
+	w.Breaker.n.Store(0)
 	w.health(ctx, func(h *hsync.Health) error { return h.Success(ctx, w.Account, w.Service, w.Kinds...) })
 }
 
