@@ -116,8 +116,12 @@ func (x *Executor) put(ctx context.Context, row store.OutboxRow, path string, re
 		}
 		return nil, err
 	}
+	// Exactly the size announced: a file that grows while it is read
+	// would otherwise break the request halfway (and a server may keep
+	// what arrived). A change during the read is caught below and sent
+	// again.
 	h := sha256.New()
-	rf, err := e.opts.Remote.Put(ctx, path, io.TeeReader(f, h), ver.Size, cond)
+	rf, err := e.opts.Remote.Put(ctx, path, io.TeeReader(io.LimitReader(f, ver.Size), h), ver.Size, cond)
 	switch {
 	case errors.Is(err, hsync.ErrNoParent) && !retried:
 		if err := x.mkdirs(ctx, parentOf(path)); err != nil {
