@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
+	"github.com/holdover/holdover/sync/filesync"
 )
 
 // conflictsCmd: one list of everything that waits for a person's
@@ -102,14 +103,14 @@ func (a *app) conflictsCmd() *cobra.Command {
 
 	var take string
 	resolve := &cobra.Command{
-		Use: "resolve ID --take local|remote", Short: "Decide a conflict: the chosen side is replayed once", Args: cobra.ExactArgs(1),
+		Use: "resolve ID --take local|remote|both", Short: "Decide a conflict: the chosen side is replayed once (files: both keeps both files)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseIDOf("conflict", "conflicts ls", args[0])
 			if err != nil {
 				return err
 			}
-			if take != calsync.TakeLocal && take != calsync.TakeRemote {
-				return fmt.Errorf("--take %q: want local or remote", take)
+			if take != calsync.TakeLocal && take != calsync.TakeRemote && take != filesync.TakeBoth {
+				return fmt.Errorf("--take %q: want local, remote, or (files) both", take)
 			}
 			db, l, err := a.calAPI(cmd.Context())
 			if err != nil {
@@ -127,7 +128,7 @@ func (a *app) conflictsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	resolve.Flags().StringVar(&take, "take", "", "local or remote")
+	resolve.Flags().StringVar(&take, "take", "", "local, remote, or both (file conflicts)")
 	resolve.MarkFlagRequired("take")
 	cmd.AddCommand(ls, show, resolve)
 	return cmd
@@ -140,9 +141,22 @@ func (a *app) resolveConflict(ctx context.Context, db *store.DB, l *calsync.Loca
 	if !c.Open() {
 		return fmt.Errorf("conflict %d was resolved already (took %s)", c.ID, c.Resolution)
 	}
+	if take == filesync.TakeBoth && c.Kind != "file" {
+		return fmt.Errorf("conflict %d: --take both is for file conflicts (both files are kept); this is a %s conflict", c.ID, c.Kind)
+	}
 	switch c.Kind {
 	case "calendar":
 		return l.Resolve(ctx, c.ID, take)
+	case "file":
+		folder, err := a.localFolder(c.Account)
+		if err != nil {
+			return err
+		}
+		if err := filesync.ResolveConflict(ctx, db, folder, c, take); err != nil {
+			return err
+		}
+		l.Notify(c.Account, "webdav")
+		return nil
 	case "mail":
 		if c.OutboxID == 0 {
 			return fmt.Errorf("conflict %d has no action left to decide on", c.ID)
@@ -201,6 +215,10 @@ func what(c store.Conflict) string {
 		}
 		if d, _ := m["deleted"].(bool); d {
 			return "deleted here, changed on the server"
+		}
+	case "file":
+		if p, _ := m["path"].(string); p != "" {
+			return "changed on both sides; your version is " + p
 		}
 	case "mail":
 		if id, _ := m["message_id"].(string); id != "" {

@@ -254,3 +254,57 @@ func TestOfflineChangesUploadOnceAndMeetServerChangesAsConflicts(t *testing.T) {
 	}
 	e.integrity(t)
 }
+
+func TestDecidingAFileConflictTidiesBothSides(t *testing.T) {
+	for _, take := range []string{filesync.TakeLocal, filesync.TakeRemote, filesync.TakeBoth} {
+		t.Run(take, func(t *testing.T) {
+			e := newEnv(t)
+			e.writeRemote(t, "plan.txt", "v1")
+			e.sync(t)
+			e.writeLocal(t, "plan.txt", "mine")
+			e.writeRemote(t, "plan.txt", "theirs")
+			e.sync(t)
+			cs, err := e.db.Conflicts(context.Background(), store.ConflictFilter{Account: "work", OpenOnly: true})
+			if err != nil || len(cs) != 1 {
+				t.Fatalf("conflicts %v %v", cs, err)
+			}
+			copyName := conflictCopies(e.localTree(t))[0]
+			if err := filesync.ResolveConflict(context.Background(), e.db, e.opts.Local, cs[0], take); err != nil {
+				t.Fatal(err)
+			}
+			e.sync(t)
+			want := map[string]string{
+				filesync.TakeLocal:  "mine",
+				filesync.TakeRemote: "theirs",
+				filesync.TakeBoth:   "theirs",
+			}[take]
+			tree := map[string]string{"plan.txt": want}
+			if take == filesync.TakeBoth {
+				tree[copyName] = "mine"
+			}
+			e.sameTrees(t, tree)
+			if open, _ := e.db.Conflicts(context.Background(), store.ConflictFilter{Account: "work", OpenOnly: true}); len(open) != 0 {
+				t.Errorf("still open: %+v", open)
+			}
+		})
+	}
+}
+
+func TestAConflictCopyEditedSinceIsNeverDeletedByADecision(t *testing.T) {
+	e := newEnv(t)
+	e.writeRemote(t, "plan.txt", "v1")
+	e.sync(t)
+	e.writeLocal(t, "plan.txt", "mine")
+	e.writeRemote(t, "plan.txt", "theirs")
+	e.sync(t)
+	cs, _ := e.db.Conflicts(context.Background(), store.ConflictFilter{Account: "work", OpenOnly: true})
+	copyName := conflictCopies(e.localTree(t))[0]
+	e.writeLocal(t, copyName, "mine, and more work since")
+	err := filesync.ResolveConflict(context.Background(), e.db, e.opts.Local, cs[0], filesync.TakeRemote)
+	if err == nil || !strings.Contains(err.Error(), "changed since") {
+		t.Fatalf("resolve: %v, want a refusal", err)
+	}
+	if got, _ := e.readLocal(t, copyName); got != "mine, and more work since" {
+		t.Fatalf("the copy holds %q", got)
+	}
+}
