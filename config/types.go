@@ -101,6 +101,10 @@ type Files struct {
 	// Transfers is how many uploads and downloads run at once (1–32,
 	// default 4).
 	Transfers int `yaml:"transfers"`
+	// Poll is how often the server's tree is compared (WebDAV has no
+	// push); local changes are seen at once by a watcher. Default 1m,
+	// at least 10s.
+	Poll time.Duration `yaml:"poll"`
 }
 
 // DAV is an HTTP(S) WebDAV or CalDAV endpoint.

@@ -514,6 +514,12 @@ func (v *validator) checkFiles(f *Files, l loc) bool {
 	v.intRange(l.sub("max_delete"), &f.MaxDelete, 50, 1, 100)
 	v.intRange(l.sub("max_delete_count"), &f.MaxDeleteCount, 0, 0, 1<<31-1)
 	v.intRange(l.sub("transfers"), &f.Transfers, 4, 1, 32)
+	if f.Poll == 0 && !v.given(l.sub("poll")) {
+		f.Poll = time.Minute
+	}
+	if f.Poll < minInterval {
+		v.errorf(l.sub("poll"), "%s is too short: the minimum is %s", f.Poll, minInterval)
+	}
 	if f.LocalDir == "" {
 		v.errorf(l, "local_dir is required")
 		return false

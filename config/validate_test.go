@@ -277,11 +277,13 @@ accounts:
 	    max_delete: 0
 	    max_delete_count: -1
 	    transfers: 100
+	    poll: 1s
 `,
 			want: []wantErr{
 				{7, "accounts[0].files.max_delete", "0 is out of range (1–100)"},
 				{8, "accounts[0].files.max_delete_count", "-1 is out of range (0–2147483647)"},
 				{9, "accounts[0].files.transfers", "100 is out of range (1–32)"},
+				{10, "accounts[0].files.poll", "1s is too short: the minimum is 10s"},
 			},
 		},
 		{

@@ -149,7 +149,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 			cancel()
 			return nil, err
 		}
-		r.files = &filesync.Runner{Engine: eng, Interval: cfg.Sync.Interval, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
+		r.files = &filesync.Runner{Engine: eng, Interval: a.Files.Poll, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 		r.fileWorkers = fileWorkers(d.db, a, eng, r.files.Nudge, log, d.opts.Retry)
 		r.files.Queued = func() { wakeAll(r.fileWorkers) }
 		r.files.Answered = d.expedite(a.Name, "webdav", r.fileWorkers...)
