@@ -308,3 +308,24 @@ func TestAConflictCopyEditedSinceIsNeverDeletedByADecision(t *testing.T) {
 		t.Fatalf("the copy holds %q", got)
 	}
 }
+
+func TestAFileReplacedByAFolderOfTheSameName(t *testing.T) {
+	e := newEnv(t)
+	e.writeRemote(t, "thing", "a file")
+	e.sync(t)
+	e.removeLocal(t, "thing")
+	e.writeLocal(t, "thing/inside.txt", "now a folder")
+	e.sync(t)
+	e.sameTrees(t, map[string]string{"thing/": "", "thing/inside.txt": "now a folder"})
+}
+
+func TestAFolderReplacedByAFileOfTheSameName(t *testing.T) {
+	e := newEnv(t)
+	e.writeRemote(t, "thing/a.txt", "a")
+	e.writeRemote(t, "thing/sub/b.txt", "b")
+	e.sync(t)
+	e.removeLocal(t, "thing")
+	e.writeLocal(t, "thing", "now a file")
+	e.sync(t)
+	e.sameTrees(t, map[string]string{"thing": "now a file"})
+}

@@ -40,7 +40,7 @@ func (x *Executor) Execute(ctx context.Context, row store.OutboxRow) (func(*stor
 	case kindMkdir:
 		return x.mkdir(ctx, pl.Path)
 	case kindDelete:
-		return x.delete(ctx, pl.Path)
+		return x.delete(ctx, row, pl)
 	case kindMove:
 		return x.move(ctx, pl)
 	}
@@ -208,9 +208,34 @@ func enqueue(ctx context.Context, tx *store.Tx, account, kind string, pl payload
 	a := store.OutboxAction{Account: account, Kind: kind, TargetKey: key(pl.Path), Payload: pl.bytes(), BaseVersion: base}
 	if from != "" {
 		a.TargetKey2 = key(from)
+	} else {
+		// What goes into a folder waits for the folder's own queued
+		// action (its creation, or the delete of a file it replaces).
+		parent, err := openAncestor(ctx, tx, account, pl.Path)
+		if err != nil {
+			return err
+		}
+		if parent != "" {
+			a.TargetKey2 = key(parent)
+		}
 	}
 	_, err := tx.EnqueueOutbox(ctx, a)
 	return err
+}
+
+// openAncestor returns the nearest folder above path with an unfinished
+// action, "" when none has.
+func openAncestor(ctx context.Context, tx *store.Tx, account, path string) (string, error) {
+	for dir := parentOf(path); dir != ""; dir = parentOf(dir) {
+		last, _, err := tx.LastOpenOutbox(ctx, account, key(dir))
+		if err != nil {
+			return "", err
+		}
+		if last.ID != 0 {
+			return dir, nil
+		}
+	}
+	return "", nil
 }
 
 // mkdir creates a folder on the server.

@@ -172,13 +172,24 @@ func (x *Executor) removeTemp(tmp string) {
 
 // delete removes a file or folder from the server, if the server's
 // version is still the base; a changed one wins and is restored here.
-func (x *Executor) delete(ctx context.Context, path string) (func(*store.Tx) error, error) {
+func (x *Executor) delete(ctx context.Context, row store.OutboxRow, pl payload) (func(*store.Tx) error, error) {
 	e := x.Engine
+	path := pl.Path
 	r, ok, err := x.entry(ctx, path)
-	if err != nil || !ok || r.LocalState != store.FileDeleted {
-		return nil, err // came back since: its upload is queued
+	if err != nil || !ok {
+		return nil, err
 	}
-	if r.Dir {
+	if r.LocalState != store.FileDeleted {
+		if r.Dir == pl.Dir {
+			return nil, nil // came back since: its upload is queued
+		}
+		// A file became a folder or the reverse: the server's old one
+		// goes (if unchanged), the new one is queued after this.
+		if pl.Dir {
+			return x.deleteDir(ctx, path)
+		}
+		r = store.FileEntry{Path: path, ETag: row.BaseVersion}
+	} else if r.Dir {
 		return x.deleteDir(ctx, path)
 	}
 	cond, err := x.condition(ctx, path, r.ETag)
@@ -188,6 +199,8 @@ func (x *Executor) delete(ctx context.Context, path string) (func(*store.Tx) err
 	switch {
 	case err == nil, errors.Is(err, hsync.ErrFileNotFound):
 		return x.forgetDeleted(ctx, []string{path}), nil
+	case hsync.KindOf(err) == hsync.Conflict && r.LocalState != store.FileDeleted:
+		return nil, hsync.Errorf(hsync.Permanent, "replace "+path, errors.New("the server's file changed, and a folder of the same name replaced it here; rename one of them"))
 	case hsync.KindOf(err) == hsync.Conflict:
 		e.log.Warn("files: deleted here but changed on the server; the server's version is restored", "path", path)
 		return x.restore(ctx, []string{path}), nil

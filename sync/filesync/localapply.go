@@ -164,6 +164,12 @@ func (p *localPlan) applyCreated(ctx context.Context, c string) error {
 		kind = kindMkdir
 	}
 	if !known || r.Dir != d.Dir {
+		if known {
+			// A file became a folder or the reverse: the old kind's
+			// delete is queued first (applyGone); this one is new.
+			withBase(&r, store.FileEntry{})
+			p.rows[c] = r
+		}
 		if err := p.putRow(ctx, c, store.FileCreated); err != nil {
 			return err
 		}
