@@ -55,7 +55,6 @@ package caldav
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,26 +111,10 @@ var _ hsync.CalendarRemote = (*Client)(nil)
 // New checks cfg and returns a client. It sends nothing: the first request
 // is made by the first method called.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
+	u, err := davhttp.ParseURL("caldav", cfg.URL)
 	if err != nil {
-		// url.Parse quotes the whole URL in its error; a URL may hold a
-		// password, so only the reason is kept.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("caldav: bad URL: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("caldav: URL scheme %q: want http or https", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, errors.New("caldav: URL has no host")
-	}
-	if _, hasPW := u.User.Password(); hasPW {
-		return nil, errors.New("caldav: URL carries a password; give it through the password source instead")
-	}
-	u.User = nil
 	startPath := u.EscapedPath()
 	if startPath == "" {
 		startPath = "/"

@@ -124,24 +124,9 @@ var _ hsync.FileRemote = (*Client)(nil)
 
 // New checks opts and returns a client. It sends nothing.
 func New(opts Options) (*Client, error) {
-	u, err := url.Parse(opts.URL)
+	u, err := davhttp.ParseURL("webdav", opts.URL)
 	if err != nil {
-		// url.Parse quotes the whole URL in its error; a URL may hold a
-		// password, so only the reason is kept.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("webdav: bad URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("webdav: URL scheme %q: want http or https", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, errors.New("webdav: URL has no host")
-	}
-	if _, hasPW := u.User.Password(); hasPW {
-		return nil, errors.New("webdav: URL carries a password; give it through the password source instead")
+		return nil, err
 	}
 	c := &Client{
 		opts:     opts,

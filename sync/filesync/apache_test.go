@@ -106,11 +106,7 @@ func TestLocalRenamesAreReplayedAsMoves(t *testing.T) {
 
 func TestBothSidesEditedKeepsBothVersions(t *testing.T) {
 	e := newEnv(t)
-	e.writeRemote(t, "plan.docx", "v1")
-	e.sync(t)
-	e.writeLocal(t, "plan.docx", "v2 from the laptop")
-	e.writeRemote(t, "plan.docx", "v2 from the phone")
-	e.sync(t)
+	e.bothEdited(t, "plan.docx", "v2 from the laptop", "v2 from the phone")
 
 	tree := e.localTree(t)
 	copies := conflictCopies(tree)
@@ -259,11 +255,7 @@ func TestDecidingAFileConflictTidiesBothSides(t *testing.T) {
 	for _, take := range []string{filesync.TakeLocal, filesync.TakeRemote, filesync.TakeBoth} {
 		t.Run(take, func(t *testing.T) {
 			e := newEnv(t)
-			e.writeRemote(t, "plan.txt", "v1")
-			e.sync(t)
-			e.writeLocal(t, "plan.txt", "mine")
-			e.writeRemote(t, "plan.txt", "theirs")
-			e.sync(t)
+			e.bothEdited(t, "plan.txt", "mine", "theirs")
 			cs, err := e.db.Conflicts(context.Background(), store.ConflictFilter{Account: "work", OpenOnly: true})
 			if err != nil || len(cs) != 1 {
 				t.Fatalf("conflicts %v %v", cs, err)
@@ -292,11 +284,7 @@ func TestDecidingAFileConflictTidiesBothSides(t *testing.T) {
 
 func TestAConflictCopyEditedSinceIsNeverDeletedByADecision(t *testing.T) {
 	e := newEnv(t)
-	e.writeRemote(t, "plan.txt", "v1")
-	e.sync(t)
-	e.writeLocal(t, "plan.txt", "mine")
-	e.writeRemote(t, "plan.txt", "theirs")
-	e.sync(t)
+	e.bothEdited(t, "plan.txt", "mine", "theirs")
 	cs, _ := e.db.Conflicts(context.Background(), store.ConflictFilter{Account: "work", OpenOnly: true})
 	copyName := conflictCopies(e.localTree(t))[0]
 	e.writeLocal(t, copyName, "mine, and more work since")

@@ -270,33 +270,21 @@ func (x *Executor) deleteDir(ctx context.Context, path string) (func(*store.Tx) 
 // upload is queued.
 func (x *Executor) forgetDeleted(ctx context.Context, paths []string) func(*store.Tx) error {
 	return func(tx *store.Tx) error {
-		for _, p := range paths {
-			rows, err := tx.FileEntriesUnder(ctx, x.account(), p)
-			if err != nil {
+		return x.eachUnder(ctx, tx, paths, func(r store.FileEntry) error {
+			if r.LocalState == store.FileDeleted {
+				return tx.DeleteFileEntry(ctx, x.account(), r.Path)
+			}
+			withBase(&r, store.FileEntry{})
+			r.LocalState = store.FileCreated
+			if err := tx.PutFileEntry(ctx, r); err != nil {
 				return err
 			}
-			for _, r := range rows {
-				if r.LocalState == store.FileDeleted {
-					if err := tx.DeleteFileEntry(ctx, x.account(), r.Path); err != nil {
-						return err
-					}
-					continue
-				}
-				withBase(&r, store.FileEntry{})
-				r.LocalState = store.FileCreated
-				if err := tx.PutFileEntry(ctx, r); err != nil {
-					return err
-				}
-				kind := kindPut
-				if r.Dir {
-					kind = kindMkdir
-				}
-				if err := enqueue(ctx, tx, x.account(), kind, payload{Path: r.Path, Dir: r.Dir}, "", ""); err != nil {
-					return err
-				}
+			kind := kindPut
+			if r.Dir {
+				kind = kindMkdir
 			}
-		}
-		return nil
+			return enqueue(ctx, tx, x.account(), kind, payload{Path: r.Path, Dir: r.Dir}, "", "")
+		})
 	}
 }
 
@@ -307,19 +295,27 @@ func (x *Executor) restore(ctx context.Context, paths []string) func(*store.Tx) 
 		defer x.Nudge()
 	}
 	return func(tx *store.Tx) error {
-		for _, p := range paths {
-			rows, err := tx.FileEntriesUnder(ctx, x.account(), p)
-			if err != nil {
+		return x.eachUnder(ctx, tx, paths, func(r store.FileEntry) error {
+			if r.LocalState != store.FileDeleted {
+				return nil
+			}
+			return tx.DeleteFileEntry(ctx, x.account(), r.Path)
+		})
+	}
+}
+
+// eachUnder calls fn for the rows of paths and of what lies below them.
+func (x *Executor) eachUnder(ctx context.Context, tx *store.Tx, paths []string, fn func(store.FileEntry) error) error {
+	for _, p := range paths {
+		rows, err := tx.FileEntriesUnder(ctx, x.account(), p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := fn(r); err != nil {
 				return err
 			}
-			for _, r := range rows {
-				if r.LocalState == store.FileDeleted {
-					if err := tx.DeleteFileEntry(ctx, x.account(), r.Path); err != nil {
-						return err
-					}
-				}
-			}
 		}
-		return nil
 	}
+	return nil
 }

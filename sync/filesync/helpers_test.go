@@ -325,3 +325,13 @@ func (e *env) apacheRequests(t *testing.T, what string) int {
 	}
 	return strings.Count(string(b), `"`+what)
 }
+
+// bothEdited syncs a file, then changes it on both sides and syncs again.
+func (e *env) bothEdited(t *testing.T, path, mine, theirs string) {
+	t.Helper()
+	e.writeRemote(t, path, "v1")
+	e.sync(t)
+	e.writeLocal(t, path, mine)
+	e.writeRemote(t, path, theirs)
+	e.sync(t)
+}

@@ -35,6 +35,34 @@ import (
 	hsync "github.com/holdover/holdover/sync"
 )
 
+// ParseURL checks the endpoint URL of a connector (name prefixes its
+// errors): http or https, a host, and no password in it (the password
+// comes from its own source; a URL gets logged). Its errors never quote
+// the URL. The user part is dropped.
+func ParseURL(name, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes the whole URL in its error; a URL may hold a
+		// password, so only the reason is kept.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s: bad URL: %w", name, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%s: URL scheme %q: want http or https", name, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s: URL has no host", name)
+	}
+	if _, hasPW := u.User.Password(); hasPW {
+		return nil, fmt.Errorf("%s: URL carries a password; give it through the password source instead", name)
+	}
+	u.User = nil
+	return u, nil
+}
+
 // StatusError is an answer with a status the request did not expect.
 type StatusError struct {
 	Code      int
