@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/internal/backoff"
@@ -98,7 +100,18 @@ func syncFilesOnce(ctx context.Context, a config.Account, db *store.DB, log *slo
 	if err != nil {
 		return st, err
 	}
-	return st, fileWorkers(db, a, eng, nil, log, backoff.Outbox)[0].Drain(ctx)
+	// The workers drain the queue together (transfers in parallel), then
+	// one goes over it again for what their outcomes queued (a conflict
+	// copy's upload).
+	ws := fileWorkers(db, a, eng, nil, log, backoff.Outbox)
+	var g errgroup.Group
+	for _, w := range ws {
+		g.Go(func() error { return w.Drain(ctx) })
+	}
+	if err := g.Wait(); err != nil {
+		return st, err
+	}
+	return st, ws[0].Drain(ctx)
 }
 
 // recordHealth notes the outcome of a pass of a service, and returns err.

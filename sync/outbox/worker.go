@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	gosync "sync"
 	"sync/atomic"
 	"time"
 
@@ -67,8 +68,21 @@ type Worker struct {
 	wake chan struct{}
 }
 
-// Breaker counts a service's consecutive transient failures.
-type Breaker struct{ n atomic.Int64 }
+// Breaker counts a service's consecutive transient failures. It also
+// makes the recovery of interrupted actions happen once, before any of
+// the workers sharing it claims one: a worker starting late must not take
+// a row another has just claimed for one a crash left behind.
+type Breaker struct {
+	n          atomic.Int64
+	recovery   gosync.Once
+	recoverErr error
+}
+
+// recover requeues what a crash left inflight, once per breaker.
+func (w *Worker) recover(ctx context.Context) error {
+	w.Breaker.recovery.Do(func() { w.Breaker.recoverErr = w.requeueInterrupted(ctx) })
+	return w.Breaker.recoverErr
+}
 
 func (w *Worker) failures() int { return int(w.Breaker.n.Load()) }
 
@@ -114,7 +128,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.init()
 	}
 	defer w.Exec.Close()
-	if err := w.requeueInterrupted(ctx); err != nil {
+	if err := w.recover(ctx); err != nil {
 		return err
 	}
 	for {
@@ -159,7 +173,7 @@ func (w *Worker) Drain(ctx context.Context) error {
 		w.init()
 	}
 	defer w.Exec.Close()
-	if err := w.requeueInterrupted(ctx); err != nil {
+	if err := w.recover(ctx); err != nil {
 		return err
 	}
 	for ctx.Err() == nil {
