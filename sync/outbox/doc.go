@@ -23,10 +23,18 @@
 //     behind it are cancelled and the local view goes back to the
 //     server's, so the mirror converges instead of waiting for good. Keys: "mail:<message row
 //     id>" for flags, moves and deletes of one message, "send:<Message-ID>"
-//     for a message to send.
+//     for a message to send, "cal:<object id>", "file:<path>". An action
+//     may name a second key (target_key2) that it waits on as well, and
+//     that later actions wait on: a file move waits for its source, a file
+//     for its folder's queued creation (package filesync).
 //   - Coalescing: a flag change on a message whose newest action is a
-//     still-pending flag change merges into it (deltas compose); nothing
-//     else coalesces.
+//     still-pending flag change merges into it (deltas compose); an upload
+//     of a file into a pending upload of the same path (the upload reads
+//     the file when it runs); nothing else coalesces.
+//   - Several workers may replay one service's actions in parallel (file
+//     transfers): they share one Breaker, so DownAfter failures in a row
+//     mean an outage whichever worker met them, and the recovery of
+//     actions a crash left inflight runs once, before any of them claims.
 //   - inflight is written durably before the provider is asked. After a
 //     crash, an inflight row is looked at before it is tried again: a send
 //     is searched for in the Sent folder by its Message-ID (sent already:
