@@ -76,8 +76,8 @@ func (a *app) filesCmd() *cobra.Command {
 			}
 			for _, r := range results {
 				if f := r.Files; f != nil {
-					fmt.Fprintf(a.stdout, "%s: files %d local changes queued (%d renames), %d downloaded (%.1f MB), %d removed here, %d problems\n",
-						r.Account, f.Queued, f.Moves, f.Downloaded, float64(f.Bytes)/(1<<20), f.RemovedLocal, f.Problems)
+					fmt.Fprintf(a.stdout, "%s: files %d local changes queued (%d renames), %d downloaded (%.1f MB), %d renamed and %d removed here, %d problems\n",
+						r.Account, f.Queued, f.Moves, f.Downloaded, float64(f.Bytes)/(1<<20), f.Renamed, f.RemovedLocal, f.Problems)
 				}
 				if r.Error != "" {
 					fmt.Fprintf(a.stdout, "%s: error: %s\n", r.Account, r.Error)

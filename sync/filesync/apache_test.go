@@ -317,3 +317,28 @@ func TestAFolderReplacedByAFileOfTheSameName(t *testing.T) {
 	e.sync(t)
 	e.sameTrees(t, map[string]string{"thing": "now a file"})
 }
+
+func TestServerRenamesAreRenamedHereNotDownloaded(t *testing.T) {
+	e := newEnv(t)
+	for i := range 8 {
+		p := fmt.Sprintf("old/f%d.txt", i)
+		e.writeRemote(t, p, "content "+p)
+	}
+	e.sync(t)
+	if err := e.other.Move(context.Background(), "old", "new", ""); err != nil {
+		t.Fatal(err)
+	}
+	gets := e.apacheRequests(t, "GET")
+	st := e.sync(t) // 8 of 8 files "gone" would trip the guard if renames counted
+	if st.Renamed != 8 || st.Downloaded != 0 {
+		t.Errorf("stats %+v: want 8 renamed, none downloaded", st)
+	}
+	if n := e.apacheRequests(t, "GET") - gets; n != 0 {
+		t.Errorf("%d GETs for a rename on the server", n)
+	}
+	want := map[string]string{"new/": ""}
+	for i := range 8 {
+		want[fmt.Sprintf("new/f%d.txt", i)] = fmt.Sprintf("content old/f%d.txt", i)
+	}
+	e.sameTrees(t, want)
+}

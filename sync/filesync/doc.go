@@ -32,5 +32,7 @@
 //     disk) are reported and never written.
 //   - Renames are found (a path gone and a path new with the same content
 //     in one pass, or a folder gone and one new holding the same files)
-//     and replayed as a MOVE, not as an upload.
+//     and replayed as a MOVE, not as an upload. The server's renames (a
+//     file gone and one new with the same ETag and size) are renamed here,
+//     not downloaded again; neither counts as a deletion for the guard.
 package filesync

@@ -53,6 +53,7 @@ type Stats struct {
 	Moves        int // of them, renames found
 	Downloaded   int
 	Bytes        int64 // downloaded
+	Renamed      int   // files the server renamed, renamed here too (not downloaded again)
 	RemovedLocal int   // local files and folders removed because the server removed them
 	Problems     int   // paths reported and skipped
 }
@@ -123,7 +124,7 @@ func (e *Engine) Sync(ctx context.Context, o SyncOptions) (Stats, error) {
 		return st, err
 	}
 	rs, err := e.pullRemote(ctx, o.Force)
-	st.Downloaded, st.Bytes, st.RemovedLocal = rs.downloaded, rs.bytes, rs.removed
+	st.Downloaded, st.Bytes, st.RemovedLocal, st.Renamed = rs.downloaded, rs.bytes, rs.removed, rs.renamed
 	problems = append(problems, rs.problems...)
 	st.Problems = len(problems)
 	if err == nil && o.Force && root.Guard != "" {

@@ -95,7 +95,8 @@ func (e *env) sync(t *testing.T) filesync.Stats {
 		total.Moves += st.Moves
 		total.Downloaded += st.Downloaded
 		total.RemovedLocal += st.RemovedLocal
-		if st.Queued == 0 && st.Downloaded == 0 && st.RemovedLocal == 0 && e.open(t) == 0 {
+		total.Renamed += st.Renamed
+		if st.Queued == 0 && st.Downloaded == 0 && st.RemovedLocal == 0 && st.Renamed == 0 && e.open(t) == 0 {
 			return total
 		}
 	}

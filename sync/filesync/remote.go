@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
 	gosync "sync"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 // and keeps both).
 
 type remoteResult struct {
-	downloaded, removed, pending int
+	downloaded, removed, pending, renamed int
 	bytes                        int64
 	problems                     []store.FileProblem
 }
@@ -124,7 +125,7 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 		}
 	}
 	var removals []string
-	files, removedFiles := 0, 0
+	files := 0
 	for path, r := range rows {
 		if !r.Dir && r.OnServer() {
 			files++
@@ -133,7 +134,11 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 			continue
 		}
 		removals = append(removals, path)
-		if !r.Dir {
+	}
+	moves := serverMoves(rows, removals, downloads)
+	removedFiles := 0
+	for _, path := range removals {
+		if _, moved := moves[path]; !moved && !rows[path].Dir {
 			removedFiles++
 		}
 	}
@@ -145,12 +150,19 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 			res.problems = append(res.problems, problem("local", d, err.Error()))
 		}
 	}
+	if len(moves) > 0 {
+		downloads = e.renameLocal(ctx, rows, moves, downloads, &res)
+	}
 	err = e.downloadAll(ctx, downloads, rows, &res)
 	// Deepest first: a folder is removed after what it held.
 	slices.Sort(removals)
 	slices.Reverse(removals)
 	for _, path := range removals {
-		if rerr := e.removeLocal(ctx, rows[path]); rerr != nil {
+		r, ok := rows[path]
+		if !ok {
+			continue // renamed, not removed
+		}
+		if rerr := e.removeLocal(ctx, r); rerr != nil {
 			res.problems = append(res.problems, problem("local", path, rerr.Error()))
 			continue
 		}
@@ -301,4 +313,84 @@ func (e *Engine) download(ctx context.Context, f hsync.RemoteFile, base *store.F
 		Size: lf.Size, MTime: lf.ModTime, Hash: sum,
 		ETag: versionOf(served), RemoteSize: lf.Size, RemoteMTime: served.ModTime, SyncedHash: sum,
 	}, nil
+}
+
+// serverMoves pairs files gone from the server with new ones that carry
+// the same ETag and size: a MOVE keeps the ETag on Apache and most
+// servers, so it is the same file under another name, and the folder
+// renames its copy instead of downloading it again (and the guard does
+// not count it as deleted). Made-up tags and ambiguous pairs are left to
+// the plain download and removal.
+func serverMoves(rows map[string]store.FileEntry, removals []string, downloads []hsync.RemoteFile) map[string]hsync.RemoteFile {
+	type tag struct {
+		etag string
+		size int64
+	}
+	gone := map[tag][]string{}
+	for _, path := range removals {
+		r := rows[path]
+		if !r.Dir && r.ETag != "" && !synthetic(r.ETag) {
+			k := tag{strings.TrimPrefix(r.ETag, "W/"), r.RemoteSize}
+			gone[k] = append(gone[k], path)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	arrived := map[tag][]hsync.RemoteFile{}
+	for _, f := range downloads {
+		if _, known := rows[f.Path]; !known && f.ETag != "" {
+			k := tag{strings.TrimPrefix(f.ETag, "W/"), f.Size}
+			arrived[k] = append(arrived[k], f)
+		}
+	}
+	moves := map[string]hsync.RemoteFile{}
+	for k, from := range gone {
+		if to := arrived[k]; len(from) == 1 && len(to) == 1 {
+			moves[from[0]] = to[0]
+		}
+	}
+	return moves
+}
+
+// renameLocal applies the server's renames to the folder, where the local
+// file is still the version in step; it returns the downloads left to do
+// and drops the renamed paths from the removals (by forgetting their
+// rows, which removeLocal then finds gone).
+func (e *Engine) renameLocal(ctx context.Context, rows map[string]store.FileEntry, moves map[string]hsync.RemoteFile, downloads []hsync.RemoteFile, res *remoteResult) []hsync.RemoteFile {
+	done := map[string]bool{}
+	for from, f := range moves {
+		r := rows[from]
+		cur, err := e.opts.Local.Stat(from)
+		if err != nil || !cur.Same(viewOf(r)) {
+			continue // changed here: downloaded as new, and the change is uploaded
+		}
+		if err := e.opts.Local.Rename(from, f.Path); err != nil {
+			continue
+		}
+		moved := r
+		moved.Path = f.Path
+		withBase(&moved, store.FileEntry{ETag: versionOf(f), RemoteSize: f.Size, RemoteMTime: f.ModTime, SyncedHash: r.SyncedHash})
+		err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.DeleteFileEntry(ctx, e.opts.Account, from); err != nil {
+				return err
+			}
+			return tx.PutFileEntry(ctx, moved)
+		})
+		if err != nil {
+			e.log.Error("files: cannot record a rename", "from", from, "to", f.Path, "err", err)
+			continue
+		}
+		rows[f.Path] = moved
+		delete(rows, from)
+		done[f.Path] = true
+		res.renamed++
+	}
+	out := downloads[:0]
+	for _, f := range downloads {
+		if !done[f.Path] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
