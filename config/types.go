@@ -36,6 +36,9 @@ type Listen struct {
 	Control string `yaml:"control"`
 	HTTP    string `yaml:"http"`
 	SMTP    string `yaml:"smtp"`
+	// MetricsPublic serves /metrics on listen.http without the API token
+	// (for a Prometheus that scrapes it); everything else keeps needing it.
+	MetricsPublic bool `yaml:"metrics_public"`
 }
 
 // Log selects the slog handler.

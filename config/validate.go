@@ -224,6 +224,9 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 	if c.Listen.HTTP != "" && c.Listen.HTTP == c.Listen.SMTP {
 		v.errorf(at("listen.smtp"), "same address as listen.http (%s)", c.Listen.HTTP)
 	}
+	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
+		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")
+	}
 }
 
 // checkControl defaults the control socket to <data_dir>/holdover.sock

@@ -340,6 +340,11 @@ accounts: [{name: a, mail: {imap: {` + imapOK + `}}}]
 			want: []wantErr{{1, "listen.smtp", "same address as listen.http"}},
 		},
 		{
+			name: "public metrics without an HTTP listener",
+			yaml: "listen: {http: \"\", metrics_public: true}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "listen.metrics_public", "listen.http is disabled"}},
+		},
+		{
 			name: "wrong kinds of value",
 			yaml: `
 listen: 127.0.0.1:7878

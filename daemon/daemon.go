@@ -82,6 +82,8 @@ type Daemon struct {
 	reload control.ReloadState
 
 	ctl, http *endpoint // the control socket and listen.http, movable by a reload
+	api       *httpapi.Server
+	apiToken  string
 	smtp      submission
 
 	// runCtx is the context account loops run under (set by serve).
@@ -146,11 +148,21 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		lock.Release()
 		return nil, err
 	}
+	token, replaced, err := httpapi.LoadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		db.Close()
+		lock.Release()
+		return nil, err
+	}
+	if replaced {
+		log.Warn("the API token file was readable by others or malformed: a new one replaces it", "file", httpapi.TokenFile)
+	}
 	d := &Daemon{
 		opts: opts, log: log, level: level, db: db, lock: lock,
-		metrics: newMetrics(opts.Version),
-		started: opts.Clock.Now(),
-		cfg:     cfg,
+		metrics:  newMetrics(opts.Version),
+		started:  opts.Clock.Now(),
+		cfg:      cfg,
+		apiToken: token,
 	}
 	d.recordReload(nil)
 	d.logWarnings(cfg)
@@ -204,7 +216,8 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 
 	failed := make(chan error, 2)
 	d.ctl = &endpoint{name: "control", handler: control.NewHandler(d), log: d.log, failed: failed}
-	d.http = &endpoint{name: "http", handler: httpapi.NewHandler(d.metrics.reg, d.ready.Load), log: d.log, failed: failed}
+	d.api = d.newAPI()
+	d.http = &endpoint{name: "http", handler: d.api, log: d.log, failed: failed}
 	ctlLn, err := d.ctl.listen(cfg.ControlSocket())
 	if err != nil {
 		return err

@@ -249,9 +249,18 @@ func TestHTTPEndpointServesHealthReadinessAndMetrics(t *testing.T) {
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), `http: ""`, `http: "`+addr+`"`, 1)), 0o600)
 	start(t, cfg)
 
+	token, err := os.ReadFile(filepath.Join(data, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withToken := true
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get("http://" + addr + path)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if withToken {
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,6 +280,13 @@ func TestHTTPEndpointServesHealthReadinessAndMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "HOLDOVER_TEST_PW") {
 		t.Error("metrics mention a secret source")
+	}
+	withToken = false
+	if code, _ := get("/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token = %d, want 401", code)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz without the token = %d", code)
 	}
 }
 

@@ -59,6 +59,8 @@ type Daemon interface {
 	// Nudge tells the daemon that actions were queued by another process
 	// (the CLI), so the account's workers look at the queue now.
 	Nudge(account, service string)
+	// LoginURL returns a URL that opens the status page once.
+	LoginURL() (string, error)
 }
 
 // Listen binds the Unix socket at path with mode 0600, replacing a stale
@@ -102,6 +104,14 @@ func NewHandler(d Daemon) http.Handler {
 		d.Nudge(r.URL.Query().Get("account"), r.URL.Query().Get("service"))
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
+	mux.HandleFunc("POST /v1/login-url", func(w http.ResponseWriter, r *http.Request) {
+		u, err := d.LoginURL()
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, loginURL{URL: u})
+	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		res, err := d.SyncNow(r.Context(), r.URL.Query().Get("account"), SyncOptions{Force: r.URL.Query().Get("force") == "1"})
 		if err != nil {
@@ -120,6 +130,10 @@ func NewHandler(d Daemon) http.Handler {
 		writeJSON(w, http.StatusOK, res)
 	})
 	return mux
+}
+
+type loginURL struct {
+	URL string `json:"url"`
 }
 
 type errorBody struct {
@@ -203,6 +217,13 @@ func (c *Client) VerifyNow(ctx context.Context, account string, repair bool) (js
 func (c *Client) Nudge(ctx context.Context, account, service string) error {
 	var out struct{}
 	return c.do(ctx, http.MethodPost, "/v1/nudge?account="+url.QueryEscape(account)+"&service="+url.QueryEscape(service), &out)
+}
+
+// LoginURL asks the daemon for a one-time URL of the status page.
+func (c *Client) LoginURL(ctx context.Context) (string, error) {
+	var out loginURL
+	err := c.do(ctx, http.MethodPost, "/v1/login-url", &out)
+	return out.URL, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
