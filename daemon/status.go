@@ -3,48 +3,24 @@ package daemon
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/control"
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
-// Status is what `holdover status` shows. It is built from the store, so it
-// works with the daemon stopped; the daemon adds its PID and reload state
-// when it runs.
-type Status struct {
-	Daemon   DaemonStatus    `json:"daemon"`
-	Accounts []AccountStatus `json:"accounts"`
-}
-
-// DaemonStatus says whether a daemon owns the data directory.
-type DaemonStatus struct {
-	Running bool                `json:"running"`
-	PID     int                 `json:"pid,omitempty"`
-	Info    *control.DaemonInfo `json:"info,omitempty"` // nil when its socket does not answer
-	Error   string              `json:"error,omitempty"`
-}
-
-// AccountStatus is one account's services and queue.
-type AccountStatus struct {
-	Name string `json:"name"`
-	// Configured is false for an account removed from the configuration
-	// whose data is still stored.
-	Configured    bool                      `json:"configured"`
-	Services      []ServiceStatus           `json:"services"`
-	Outbox        map[store.OutboxState]int `json:"outbox"`
-	OpenConflicts int                       `json:"open_conflicts"`
-}
-
-// ServiceStatus is one provider service's health.
-type ServiceStatus struct {
-	Service   string            `json:"service"`
-	State     store.HealthState `json:"state"`
-	Since     *time.Time        `json:"since,omitempty"`
-	LastError string            `json:"last_error,omitempty"`
-	Outage    *store.Outage     `json:"outage,omitempty"` // the open one
-}
+// The status document lives with the API (GET /api/v1/status answers
+// it), so the CLI's --json and the API are one shape.
+type (
+	Status        = apiv1.Status
+	DaemonStatus  = apiv1.DaemonStatus
+	AccountStatus = apiv1.AccountStatus
+	ServiceStatus = apiv1.ServiceStatus
+)
 
 // ConfiguredServices lists the services an account uses, in fixed order.
 func ConfiguredServices(a config.Account) []string {
@@ -68,10 +44,16 @@ func ConfiguredServices(a config.Account) []string {
 // itself. cfg may be nil when the configuration cannot be loaded; the
 // stored accounts are shown then.
 func CollectStatus(ctx context.Context, cfg *config.Config, db *store.DB) (Status, error) {
-	var st Status
+	var ds DaemonStatus
 	if cfg != nil {
-		st.Daemon = daemonStatus(ctx, cfg)
+		ds = daemonStatus(ctx, cfg)
 	}
+	return collectStatus(ctx, cfg, db, ds)
+}
+
+// collectStatus reads the store; ds is what is known of the daemon.
+func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds DaemonStatus) (Status, error) {
+	st := Status{Daemon: ds, Accounts: []AccountStatus{}}
 	health, err := db.HealthRows(ctx)
 	if err != nil {
 		return st, err
@@ -119,8 +101,17 @@ func CollectStatus(ctx context.Context, cfg *config.Config, db *store.DB) (Statu
 			open[[2]string{o.Account, o.Service}] = o
 		}
 	}
+	queues, oldest, err := queueWords(ctx, db, func(account, service string) bool {
+		_, open := open[[2]string{account, service}]
+		return open || byKey[[2]string{account, service}].State == store.HealthDown
+	})
+	if err != nil {
+		return st, err
+	}
+	now := time.Now()
 	for _, name := range names {
-		as := AccountStatus{Name: name, Outbox: counts[name], OpenConflicts: conflicts[name]}
+		as := AccountStatus{Name: name, Outbox: counts[name], OpenConflicts: conflicts[name],
+			Queue: apiv1.NewQueue(queues[name]), OldestWaiting: oldest[name]}
 		if cfg != nil {
 			_, as.Configured = cfg.Account(name)
 		}
@@ -128,14 +119,16 @@ func CollectStatus(ctx context.Context, cfg *config.Config, db *store.DB) (Statu
 			as.Outbox = map[store.OutboxState]int{}
 		}
 		for _, svc := range services[name] {
-			ss := ServiceStatus{Service: svc, State: store.HealthUnknown}
+			ss := ServiceStatus{Service: svc, Kind: apiv1.ServiceKind(svc), State: store.HealthUnknown}
 			if h, ok := byKey[[2]string{name, svc}]; ok {
 				since := h.Since
 				ss.State, ss.Since, ss.LastError = h.State, &since, h.LastError
 			}
 			if o, ok := open[[2]string{name, svc}]; ok {
-				ss.Outage = &o
+				out := apiv1.NewOutage(o, now)
+				ss.Outage = &out
 			}
+			ss.Words = apiv1.ServiceWords(ss, now)
 			as.Services = append(as.Services, ss)
 		}
 		st.Accounts = append(st.Accounts, as)
@@ -167,6 +160,42 @@ func daemonStatus(ctx context.Context, cfg *config.Config) DaemonStatus {
 	}
 	ds.Info = &info
 	return ds
+}
+
+// queueWords counts each account's unfinished actions by what they mean
+// for a person, and finds when the oldest was queued. down reports
+// whether a service is down now (its failed actions are then waiting, not
+// retrying).
+func queueWords(ctx context.Context, db *store.DB, down func(account, service string) bool) (map[string]map[string]int, map[string]*time.Time, error) {
+	counts := map[string]map[string]int{}
+	oldest := map[string]*time.Time{}
+	for _, state := range []store.OutboxState{store.OutboxPending, store.OutboxInflight, store.OutboxFailed, store.OutboxConflict, store.OutboxDead} {
+		rows, err := db.ListOutbox(ctx, store.OutboxFilter{State: state})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rows {
+			if counts[r.Account] == nil {
+				counts[r.Account] = map[string]int{}
+			}
+			counts[r.Account][apiv1.ActionWords(r.State, down(r.Account, serviceOf(r.Kind)))]++
+			if o := oldest[r.Account]; o == nil || r.CreatedAt.Before(*o) {
+				t := r.CreatedAt
+				oldest[r.Account] = &t
+			}
+		}
+	}
+	return counts, oldest, nil
+}
+
+// serviceOf is the provider service that replays an action kind.
+func serviceOf(kind string) string {
+	for svc, kinds := range outbox.ServiceKinds {
+		if slices.Contains(kinds, kind) {
+			return svc
+		}
+	}
+	return ""
 }
 
 func appendUnique(list []string, s string) []string {

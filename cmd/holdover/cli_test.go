@@ -157,7 +157,7 @@ func TestStatusWithDaemonStopped(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"daemon: not running", "account work", "imap", "unknown", "smtp", "2 pending"} {
+	for _, want := range []string{"daemon: not running", "account work", "imap", "not synced yet", "smtp", "2 waiting"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/holdover/holdover/daemon"
+	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
 	"github.com/holdover/holdover/sync/filesync"
@@ -32,16 +33,12 @@ func (a *app) conflictsCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			cs, err := db.Conflicts(cmd.Context(), store.ConflictFilter{Account: account, OpenOnly: !all})
+			cs, err := daemon.ListConflicts(cmd.Context(), db, store.ConflictFilter{Account: account, OpenOnly: !all})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				out := []conflictJSON{}
-				for _, c := range cs {
-					out = append(out, toConflictJSON(c))
-				}
-				return a.printJSON(out)
+				return a.printJSON(cs)
 			}
 			if len(cs) == 0 {
 				fmt.Fprintln(a.stdout, "no conflicts")
@@ -50,11 +47,11 @@ func (a *app) conflictsCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tACCOUNT\tKIND\tWHAT\tSINCE\tSTATE")
 			for _, c := range cs {
-				state := "open: holdover conflicts resolve " + fmt.Sprint(c.ID) + " --take local|remote"
-				if !c.Open() {
+				state := "open: holdover conflicts resolve " + fmt.Sprint(c.ID) + " --take " + strings.Join(c.Takes, "|")
+				if c.ResolvedAt != nil {
 					state = "resolved (" + c.Resolution + ", " + c.Policy + ")"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Account, c.Kind, what(c), c.CreatedAt.Local().Format("2006-01-02 15:04"), state)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Account, c.Kind, c.Summary, c.CreatedAt.Local().Format("2006-01-02 15:04"), state)
 			}
 			return tw.Flush()
 		},
@@ -79,8 +76,9 @@ func (a *app) conflictsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			doc := daemon.ConflictDoc(c)
 			if showJSON {
-				return a.printJSON(toConflictJSON(c))
+				return a.printJSON(doc)
 			}
 			fmt.Fprintf(a.stdout, "Conflict %d (%s, account %s), %s, policy %s\n", c.ID, c.Kind, c.Account, c.CreatedAt.Local().Format(time.RFC1123), c.Policy)
 			if !c.Open() {
@@ -88,10 +86,10 @@ func (a *app) conflictsCmd() *cobra.Command {
 			}
 			for _, side := range []struct {
 				name string
-				meta string
+				desc string
 				data []byte
-			}{{"LOCAL (yours)", c.LocalMeta, c.LocalVersion}, {"REMOTE (the server's)", c.RemoteMeta, c.RemoteVersion}} {
-				fmt.Fprintf(a.stdout, "\n== %s\n%s\n", side.name, describe(side.meta))
+			}{{"LOCAL (yours)", doc.LocalSummary, c.LocalVersion}, {"REMOTE (the server's)", doc.RemoteSummary, c.RemoteVersion}} {
+				fmt.Fprintf(a.stdout, "\n== %s\n%s\n", side.name, side.desc)
 				if side.data != nil {
 					fmt.Fprintf(a.stdout, "%s\n", strings.TrimRight(string(side.data), "\r\n"))
 				}
@@ -112,16 +110,12 @@ func (a *app) conflictsCmd() *cobra.Command {
 			if take != calsync.TakeLocal && take != calsync.TakeRemote && take != filesync.TakeBoth {
 				return fmt.Errorf("--take %q: want local, remote, or (files) both", take)
 			}
-			db, l, err := a.calAPI(cmd.Context())
+			dec, err := a.decider(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			c, err := db.ConflictByID(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if err := a.resolveConflict(cmd.Context(), db, l, c, take); err != nil {
+			defer dec.DB.Close()
+			if err := dec.Resolve(cmd.Context(), id, take); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "conflict %d resolved: the %s version is kept\n", id, take)
@@ -134,108 +128,16 @@ func (a *app) conflictsCmd() *cobra.Command {
 	return cmd
 }
 
-// resolveConflict applies a decision: calendar conflicts through the
-// calendar's local-change API, a send's through its outbox action (send
-// again, or accept that the server has it).
-func (a *app) resolveConflict(ctx context.Context, db *store.DB, l *calsync.Local, c store.Conflict, take string) error {
-	if !c.Open() {
-		return fmt.Errorf("conflict %d was resolved already (took %s)", c.ID, c.Resolution)
+// decider opens the store with the decisions the API makes too; a
+// running daemon is nudged after each so it replays at once.
+func (a *app) decider(ctx context.Context) (daemon.Decider, error) {
+	cfg, db, err := a.openStore(ctx)
+	if err != nil {
+		return daemon.Decider{}, err
 	}
-	if take == filesync.TakeBoth && c.Kind != "file" {
-		return fmt.Errorf("conflict %d: --take both is for file conflicts (both files are kept); this is a %s conflict", c.ID, c.Kind)
-	}
-	switch c.Kind {
-	case "calendar":
-		return l.Resolve(ctx, c.ID, take)
-	case "file":
-		folder, err := a.localFolder(c.Account)
-		if err != nil {
-			return err
-		}
-		if err := filesync.ResolveConflict(ctx, db, folder, c, take); err != nil {
-			return err
-		}
-		l.Notify(c.Account, "webdav")
-		return nil
-	case "mail":
-		if c.OutboxID == 0 {
-			return fmt.Errorf("conflict %d has no action left to decide on", c.ID)
-		}
-		var err error
-		if take == calsync.TakeLocal {
-			err = db.RetryOutbox(ctx, c.OutboxID)
-		} else {
-			err = db.CancelOutbox(ctx, c.OutboxID)
-		}
-		if err == nil {
-			l.Notify(c.Account, "")
-		}
-		return err
-	}
-	return fmt.Errorf("conflict %d: %s conflicts cannot be resolved by this version", c.ID, c.Kind)
-}
-
-type conflictJSON struct {
-	ID         int64           `json:"id"`
-	Account    string          `json:"account"`
-	Kind       string          `json:"kind"`
-	Target     string          `json:"target"`
-	OutboxID   int64           `json:"outbox_id,omitempty"`
-	Policy     string          `json:"policy"`
-	Resolution string          `json:"resolution,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	ResolvedAt *time.Time      `json:"resolved_at,omitempty"`
-	Local      json.RawMessage `json:"local,omitempty"`
-	Remote     json.RawMessage `json:"remote,omitempty"`
-}
-
-func toConflictJSON(c store.Conflict) conflictJSON {
-	j := conflictJSON{ID: c.ID, Account: c.Account, Kind: c.Kind, Target: c.TargetKey, OutboxID: c.OutboxID,
-		Policy: c.Policy, Resolution: c.Resolution, CreatedAt: c.CreatedAt}
-	if !c.Open() {
-		j.ResolvedAt = &c.ResolvedAt
-	}
-	if json.Valid([]byte(c.LocalMeta)) {
-		j.Local = json.RawMessage(c.LocalMeta)
-	}
-	if json.Valid([]byte(c.RemoteMeta)) {
-		j.Remote = json.RawMessage(c.RemoteMeta)
-	}
-	return j
-}
-
-// what summarises a conflict in one line.
-func what(c store.Conflict) string {
-	var m map[string]any
-	json.Unmarshal([]byte(c.LocalMeta), &m)
-	switch c.Kind {
-	case "calendar":
-		if s, _ := m["summary"].(string); s != "" {
-			return fmt.Sprintf("%q", s)
-		}
-		if d, _ := m["deleted"].(bool); d {
-			return "deleted here, changed on the server"
-		}
-	case "file":
-		if p, _ := m["path"].(string); p != "" {
-			return "changed on both sides; your version is " + p
-		}
-	case "mail":
-		if id, _ := m["message_id"].(string); id != "" {
-			return "send of <" + id + "> may have gone already"
-		}
-	}
-	return c.TargetKey
-}
-
-// describe prints one side's summary.
-func describe(meta string) string {
-	var m calsync.ConflictMeta
-	if json.Unmarshal([]byte(meta), &m) != nil || (m.Href == "" && !m.Deleted) {
-		return meta
-	}
-	if m.Deleted {
-		return "deleted"
-	}
-	return fmt.Sprintf("%q %s – %s (ETag %s)", m.Summary, m.Start.Local().Format("2006-01-02 15:04"), m.End.Local().Format("15:04"), m.ETag)
+	return daemon.Decider{DB: db, Config: cfg, Notify: func(account, service string) {
+		nctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		control.NewClient(cfg.ControlSocket()).Nudge(nctx, account, service) // best effort: no daemon is fine
+	}}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/holdover/holdover/connectors/localfs"
 	"github.com/holdover/holdover/daemon"
 	"github.com/holdover/holdover/sync/filesync"
 )
@@ -158,18 +157,4 @@ func (b *filesBar) finish() {
 	if b.bar != nil {
 		b.bar.Finish()
 	}
-}
-
-// localFolder opens the synced folder of an account.
-func (a *app) localFolder(account string) (*localfs.Folder, error) {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	for _, acct := range cfg.Accounts {
-		if acct.Name == account && acct.Files != nil {
-			return localfs.Open(acct.Files.LocalDir, localfs.Options{})
-		}
-	}
-	return nil, fmt.Errorf("account %q syncs no files in the current configuration", account)
 }

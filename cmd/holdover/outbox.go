@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/holdover/holdover/daemon"
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
 )
@@ -30,36 +31,28 @@ func (a *app) outboxCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			rows, err := db.ListOutbox(cmd.Context(), store.OutboxFilter{Account: account, State: store.OutboxState(state)})
+			rows, err := daemon.ListActions(cmd.Context(), db, apiv1.ActionFilter{Account: account, State: store.OutboxState(state)})
 			if err != nil {
 				return err
 			}
-			open, err := db.Conflicts(cmd.Context(), store.ConflictFilter{Account: account, OpenOnly: true})
-			if err != nil {
-				return err
-			}
-			waits := waitingFor(rows, open)
 			if asJSON {
-				out := make([]outboxJSON, 0, len(rows))
-				for _, r := range rows {
-					j := toOutboxJSON(r)
-					j.WaitsForConflict = waits[r.ID]
-					out = append(out, j)
-				}
-				return a.printJSON(out)
+				return a.printJSON(rows)
 			}
+			// STATE is what the action's state means for a person: a
+			// failed action whose provider is down is waiting, nothing
+			// more (--json and --state keep the stored names).
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tACCOUNT\tKIND\tTARGET\tSTATE\tATTEMPTS\tNEXT\tCREATED\tLAST ERROR")
 			for _, r := range rows {
 				next := "-"
-				if !r.NextAttemptAt.IsZero() && (r.State == store.OutboxFailed || r.State == store.OutboxPending) {
+				if r.NextAttemptAt != nil && (r.State == string(store.OutboxFailed) || r.State == string(store.OutboxPending)) {
 					next = r.NextAttemptAt.Local().Format(time.DateTime)
 				}
 				last := r.LastError
-				if c := waits[r.ID]; c != 0 {
+				if c := r.WaitsForConflict; c != 0 {
 					last = fmt.Sprintf("waits for conflict %d (holdover conflicts resolve %d)", c, c)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Account, r.Kind, r.TargetKey, r.State,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Account, r.Kind, r.TargetKey, r.Words,
 					r.Attempts, next, r.CreatedAt.Local().Format(time.DateTime), last)
 			}
 			return tw.Flush()
@@ -77,15 +70,15 @@ func (a *app) outboxCmd() *cobra.Command {
 			if allDead == (len(args) == 1) || len(args) > 1 {
 				return fmt.Errorf("give one action ID or --all-dead")
 			}
-			_, db, l, err := a.localAPI(cmd.Context())
+			dec, err := a.decider(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			// A running daemon replays at once rather than at its next poll.
-			defer l.Notify("", "")
+			defer dec.DB.Close()
 			if allDead {
-				n, err := db.RetryAllDead(cmd.Context())
+				// A running daemon replays at once rather than at its next poll.
+				defer dec.Notify("", "")
+				n, err := dec.DB.RetryAllDead(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -96,13 +89,11 @@ func (a *app) outboxCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := a.viaConflict(cmd.Context(), id, calsync.TakeLocal); done || err != nil {
+			c, err := dec.Retry(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
-			if err := db.RetryOutbox(cmd.Context(), id); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "action %d queued again\n", id)
+			a.printDecided(id, c, "queued again")
 			return nil
 		},
 	}
@@ -117,18 +108,16 @@ func (a *app) outboxCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, db, err := a.openStore(cmd.Context())
+			dec, err := a.decider(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			if done, err := a.viaConflict(cmd.Context(), id, calsync.TakeRemote); done || err != nil {
+			defer dec.DB.Close()
+			c, err := dec.Cancel(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
-			if err := db.CancelOutbox(cmd.Context(), id); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "action %d cancelled\n", id)
+			a.printDecided(id, c, "cancelled")
 			return nil
 		},
 	}
@@ -148,53 +137,21 @@ func parseIDOf(what, listing, s string) (int64, error) {
 	return id, nil
 }
 
-// outboxJSON is the --json shape of an action: the payload is left out
-// (it can be a whole message) and its size given instead.
-type outboxJSON struct {
-	ID            int64      `json:"id"`
-	Account       string     `json:"account"`
-	Kind          string     `json:"kind"`
-	TargetKey     string     `json:"target_key"`
-	State         string     `json:"state"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
-	LastError     string     `json:"last_error,omitempty"`
-	BaseVersion   string     `json:"base_version,omitempty"`
-	PayloadBytes  int        `json:"payload_bytes"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	// WaitsForConflict is the open conflict an earlier action on the same
-	// target met: this one runs once a person has decided it.
-	WaitsForConflict int64 `json:"waits_for_conflict,omitempty"`
-}
+// outboxJSON is the --json shape of an action (the API's).
+type outboxJSON = apiv1.Action
 
-// waitingFor maps each unfinished action queued behind an open conflict
-// on its key (a later action on the same target) to that conflict.
-func waitingFor(rows []store.OutboxRow, open []store.Conflict) map[int64]int64 {
-	out := map[int64]int64{}
-	for _, r := range rows {
-		if r.State != store.OutboxPending && r.State != store.OutboxFailed {
-			continue
-		}
-		for _, c := range open {
-			if c.OutboxID != 0 && c.OutboxID < r.ID && c.Account == r.Account && c.TargetKey == r.TargetKey {
-				out[r.ID] = c.ID
-				break
-			}
-		}
+// printDecided reports a retry or cancel; c is the calendar conflict it
+// decided, if any.
+func (a *app) printDecided(id int64, c *store.Conflict, done string) {
+	if c == nil {
+		fmt.Fprintf(a.stdout, "action %d %s\n", id, done)
+		return
 	}
-	return out
-}
-
-func toOutboxJSON(r store.OutboxRow) outboxJSON {
-	o := outboxJSON{ID: r.ID, Account: r.Account, Kind: r.Kind, TargetKey: r.TargetKey, State: string(r.State),
-		Attempts: r.Attempts, LastError: r.LastError, BaseVersion: r.BaseVersion, PayloadBytes: len(r.Payload),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if !r.NextAttemptAt.IsZero() {
-		t := r.NextAttemptAt
-		o.NextAttemptAt = &t
+	take := calsync.TakeLocal
+	if done == "cancelled" {
+		take = calsync.TakeRemote
 	}
-	return o
+	fmt.Fprintf(a.stdout, "action %d: conflict %d resolved, the %s version is kept\n", id, c.ID, take)
 }
 
 func (a *app) outagesCmd() *cobra.Command {
@@ -215,10 +172,11 @@ func (a *app) outagesCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if os == nil {
-					os = []store.Outage{}
+				docs, err := daemon.ListOutages(cmd.Context(), db, limit)
+				if err != nil {
+					return err
 				}
-				return a.printJSON(os)
+				return a.printJSON(docs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ACCOUNT\tSERVICE\tSTARTED\tENDED\tDURATION\tQUEUED\tREPLAYED\tCAUSE")
@@ -236,24 +194,4 @@ func (a *app) outagesCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many (0: all)")
 	return cmd
-}
-
-// viaConflict decides an action's open calendar conflict when the user
-// retries (takes the local side) or cancels (the remote side) it in the
-// outbox: the calendar's version must be put back, not just the row.
-func (a *app) viaConflict(ctx context.Context, outboxID int64, take string) (bool, error) {
-	db, l, err := a.calAPI(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	c, ok, err := db.OpenConflictOfOutbox(ctx, outboxID)
-	if err != nil || !ok || c.Kind != "calendar" {
-		return false, err
-	}
-	if err := a.resolveConflict(ctx, db, l, c, take); err != nil {
-		return true, err
-	}
-	fmt.Fprintf(a.stdout, "action %d: conflict %d resolved, the %s version is kept\n", outboxID, c.ID, take)
-	return true, nil
 }

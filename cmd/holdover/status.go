@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdover/holdover/daemon"
-	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -66,36 +66,28 @@ func printStatus(w io.Writer, st daemon.Status, now time.Time) {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, s := range acct.Services {
-			since := ""
-			if s.Since != nil {
-				since = "since " + s.Since.Local().Format(time.DateTime)
-			}
 			extra := ""
-			if s.Outage != nil {
-				extra = fmt.Sprintf("outage since %s", s.Outage.StartedAt.Local().Format(time.DateTime))
+			if s.LastSync != nil {
+				extra = "last sync " + apiv1.Clock(*s.LastSync, now)
+				if s.LastPass != "" {
+					extra += ": " + s.LastPass
+				}
 			}
 			if s.LastError != "" {
 				extra = strings.TrimSpace(extra + "  last error: " + s.LastError)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Service, s.State, since, extra)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Service, s.Words, extra)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "  outbox: %s\n", formatCounts(acct.Outbox))
+		// The words, not the stored states: an action waiting for a
+		// provider that is down is waiting, not failed.
+		fmt.Fprintf(w, "  outbox: %s", apiv1.QueueWords(acct.Queue))
+		if acct.OldestWaiting != nil {
+			fmt.Fprintf(w, " (oldest queued %s ago)", apiv1.Duration(now.Sub(*acct.OldestWaiting)))
+		}
+		fmt.Fprintln(w)
 		if acct.OpenConflicts > 0 {
 			fmt.Fprintf(w, "  conflicts: %d open\n", acct.OpenConflicts)
 		}
 	}
-}
-
-func formatCounts(c map[store.OutboxState]int) string {
-	var parts []string
-	for _, s := range store.OutboxStates {
-		if n := c[s]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, s))
-		}
-	}
-	if len(parts) == 0 {
-		return "empty"
-	}
-	return strings.Join(parts, ", ")
 }

@@ -3,7 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
-	"strings"
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"text/tabwriter"
 	"time"
 
@@ -41,7 +41,6 @@ func (d *demo) showStatus(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	counts, _ := d.db.OutboxCounts(ctx)
 	for _, a := range st.Accounts {
 		for _, s := range a.Services {
 			line := fmt.Sprintf("  %-6s %s", s.Service, s.State)
@@ -50,13 +49,9 @@ func (d *demo) showStatus(ctx context.Context) {
 			}
 			d.say("%s", line)
 		}
-		var parts []string
-		for _, state := range store.OutboxStates {
-			if n := counts[a.Name][state]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, state))
-			}
-		}
-		d.say("  outbox: %s", strings.Join(parts, ", "))
+		// What the queue means, not its stored states: nothing failed,
+		// the actions wait for their providers.
+		d.say("  outbox: %s", apiv1.QueueWords(a.Queue))
 	}
 }
 

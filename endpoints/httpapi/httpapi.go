@@ -33,7 +33,10 @@ type Options struct {
 	// MetricsPublic reports listen.metrics_public in force (a reload can
 	// change it); nil means false.
 	MetricsPublic func() bool
-	Now           func() time.Time
+	// Daemon serves the API and the page; nil serves only the open
+	// endpoints and /metrics (tests of access alone).
+	Daemon Daemon
+	Now    func() time.Time
 }
 
 // Server is the handler of listen.http.
@@ -68,9 +71,6 @@ func New(o Options) *Server {
 	s.open.HandleFunc("GET /login", s.login)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{}))
 	s.routes()
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
-	})
 	return s
 }
 
@@ -103,7 +103,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.notFound(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// notFound answers a request no route takes: 405 when the path exists
+// for another method, 404 otherwise, both as JSON.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			w.Header().Set("Allow", m)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+m)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
 }
 
 // LoginURL returns a URL that opens a browser session once, within five
