@@ -56,7 +56,16 @@ func browserAddr(addr string) string {
 // Status is the document of `holdover status --json`, told by the daemon.
 func (d *Daemon) Status(ctx context.Context) (Status, error) {
 	info := d.Info()
-	return collectStatus(ctx, d.Config(), d.db, DaemonStatus{Running: true, PID: info.PID, Info: &info})
+	st, err := collectStatus(ctx, d.Config(), d.db, DaemonStatus{Running: true, PID: info.PID, Info: &info})
+	for i, a := range st.Accounts {
+		for j, s := range a.Services {
+			if p, ok := d.passes.get(a.Name, s.Service); ok {
+				at := p.at
+				st.Accounts[i].Services[j].LastSync, st.Accounts[i].Services[j].LastPass = &at, p.what
+			}
+		}
+	}
+	return st, err
 }
 
 // Actions lists outbox actions.

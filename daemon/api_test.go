@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"github.com/holdover/holdover/store"
@@ -147,4 +148,51 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestMetricsPerAccountAndService(t *testing.T) {
+	r, api := startWithAPI(t)
+	ctx := context.Background()
+	err := r.d.db.Write(ctx, func(tx *store.Tx) error {
+		id, err := tx.EnqueueOutbox(ctx, store.OutboxAction{Account: "work", Kind: "mail.send", TargetKey: "send:<m@b>", Payload: []byte("{}")})
+		if err != nil {
+			return err
+		}
+		if _, err = tx.InsertConflict(ctx, store.Conflict{Account: "work", Kind: "mail", TargetKey: "send:<m@b>", OutboxID: id,
+			LocalMeta: `{"message_id":"m@b"}`, RemoteMeta: `{}`, Policy: "ask"}); err != nil {
+			return err
+		}
+		_, err = tx.OpenOutage(ctx, "work", "caldav", "test")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The IMAP server of the test config does not answer: the loop's
+	// failed passes are timed too.
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = api.call("GET", "/metrics", nil)
+		if strings.Contains(body, `holdover_sync_pass_duration_seconds_count{account="work",service="imap"}`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`holdover_outbox_actions{account="work",service="smtp",state="pending"} 1`,
+		`holdover_conflicts_open{account="work",service="smtp"} 1`,
+		`holdover_sync_pass_duration_seconds_count{account="work",service="imap"}`,
+		`holdover_sync_bytes_total{account="work",service="imap"} 0`,
+		`holdover_outages_total{account="work",service="caldav"} 1`,
+		`holdover_outbox_oldest_waiting_timestamp_seconds{account="work",service="smtp"}`,
+		`holdover_outage_seconds_total{account="work",service="caldav"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "m@b") {
+		t.Error("a Message-ID is in a label")
+	}
 }

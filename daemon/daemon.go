@@ -74,6 +74,7 @@ type Daemon struct {
 	db      *store.DB
 	lock    *Lock
 	metrics *metrics
+	passes  *passes
 	started time.Time
 	ready   atomic.Bool
 
@@ -164,6 +165,8 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		cfg:      cfg,
 		apiToken: token,
 	}
+	d.passes = newPasses(d.metrics.reg)
+	d.metrics.reg.MustRegister(newStoreCollector(db, log))
 	d.recordReload(nil)
 	d.logWarnings(cfg)
 	return d, nil

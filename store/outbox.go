@@ -253,3 +253,60 @@ func (db *DB) transitionOne(ctx context.Context, id int64, verb, resolution stri
 		return fmt.Errorf("%s outbox action %d: it is %s: %w", verb, id, state, ErrState)
 	})
 }
+
+// OutboxKindCount is how many actions of a kind an account has in a state.
+type OutboxKindCount struct {
+	Account string
+	Kind    string
+	State   OutboxState
+	N       int
+}
+
+// OutboxCountsByKind counts the rows by account, kind and state (for
+// metrics per service).
+func (db *DB) OutboxCountsByKind(ctx context.Context) ([]OutboxKindCount, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT account, kind, state, count(*) FROM outbox GROUP BY account, kind, state`)
+	if err != nil {
+		return nil, fmt.Errorf("count outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxKindCount
+	for rows.Next() {
+		var c OutboxKindCount
+		var state string
+		if err := rows.Scan(&c.Account, &c.Kind, &state, &c.N); err != nil {
+			return nil, err
+		}
+		c.State = OutboxState(state)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// OldestWaiting returns, per account and kind, when the oldest action
+// still to replay (pending, inflight or failed) was queued.
+func (db *DB) OldestWaiting(ctx context.Context) ([]OutboxKindOldest, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT account, kind, min(created_at) FROM outbox WHERE state IN ('pending', 'inflight', 'failed') GROUP BY account, kind`)
+	if err != nil {
+		return nil, fmt.Errorf("oldest outbox actions: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxKindOldest
+	for rows.Next() {
+		var o OutboxKindOldest
+		var created int64
+		if err := rows.Scan(&o.Account, &o.Kind, &created); err != nil {
+			return nil, err
+		}
+		o.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// OutboxKindOldest is when the oldest waiting action of a kind was queued.
+type OutboxKindOldest struct {
+	Account   string
+	Kind      string
+	CreatedAt time.Time
+}

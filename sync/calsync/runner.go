@@ -24,6 +24,9 @@ type Runner struct {
 	// provider is up (the daemon brings the queue's failed actions
 	// forward).
 	Answered func(context.Context)
+	// Passed, when set, is told of every pass (its stats, how long it
+	// took, its error): the daemon's metrics and status read it.
+	Passed func(Stats, time.Duration, error)
 
 	once     gosync.Once
 	requests chan chan result
@@ -80,7 +83,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		case reply = <-r.requests:
 		}
 		var res result
+		began := time.Now()
 		res.stats, res.err = r.Engine.SyncOnce(ctx)
+		if ctx.Err() == nil && r.Passed != nil {
+			r.Passed(res.stats, time.Since(began), res.err)
+		}
 		if ctx.Err() != nil {
 			if reply != nil {
 				reply <- result{err: ctx.Err()}

@@ -35,6 +35,9 @@ type Runner struct {
 	// provider is up (the daemon brings the queue's failed actions
 	// forward).
 	Answered func(context.Context)
+	// Passed, when set, is told of every pass (its stats, how long it
+	// took, its error): the daemon's metrics and status read it.
+	Passed func(Stats, time.Duration, error)
 
 	once     gosync.Once
 	requests chan request
@@ -126,14 +129,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		var res result
 		var reply chan result
+		var began time.Time
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-next.C:
+			began = time.Now()
 			res.stats, res.err = r.Engine.SyncOnce(ctx)
 		case folder := <-pokes:
+			began = time.Now()
 			res.stats, res.err = r.Engine.SyncFolder(ctx, folder)
 		case req := <-r.requests:
+			began = time.Now()
 			reply = req.reply
 			if req.verify != nil {
 				res.report, res.err = r.Engine.Verify(ctx, *req.verify)
@@ -147,6 +154,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				reply <- result{err: ctx.Err()}
 			}
 			return nil
+		}
+		if r.Passed != nil {
+			r.Passed(res.stats, time.Since(began), res.err)
 		}
 		wait := r.Interval
 		if res.err != nil {
