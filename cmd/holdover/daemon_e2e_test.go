@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,6 +245,29 @@ func TestExampleConfigRuns(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(home, ".local/share/holdover/holdover.db")); err != nil {
 		t.Fatalf("database not under ~/.local/share/holdover: %v", err)
+	}
+	if !strings.Contains(out, "status page: http://127.0.0.1:") {
+		t.Fatalf("status does not print the page's link:\n%s", out)
+	}
+	// holdover open --print: a link that opens a browser session once.
+	code, out, stderr = runBin(t, env, "open", "--print")
+	link := strings.TrimSpace(out)
+	if code != 0 || !strings.Contains(link, "/login?code=") {
+		t.Fatalf("open --print: exit %d %q %s", code, out, stderr)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `id="account-work"`) {
+		t.Fatalf("the link opened %d:\n%s", resp.StatusCode, page)
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("the link worked twice: %v %v", resp.StatusCode, err)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.waitExit(t); err != nil {

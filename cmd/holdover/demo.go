@@ -1,13 +1,15 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/holdover/holdover/daemon/demo"
 )
 
 func (a *app) demoCmd() *cobra.Command {
-	var keep bool
+	var keep, open bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "See holdover work: loopback providers, an outage and the recovery, in one minute",
@@ -17,9 +19,18 @@ the provider is away, and reach it once it is back. Needs no configuration
 and touches nothing outside a temp directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo.Run(cmd.Context(), demo.Options{Out: a.stdout, Keep: keep, Version: buildVersion()})
+			o := demo.Options{Out: a.stdout, Keep: keep, Version: buildVersion()}
+			if open {
+				o.Open = func(u string) {
+					if err := openBrowser(u); err != nil {
+						fmt.Fprintf(a.stderr, "cannot start a browser (%v): open the link above yourself\n", err)
+					}
+				}
+			}
+			return demo.Run(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's data directory")
+	cmd.Flags().BoolVar(&open, "open", false, "open the status page in a browser to watch the story")
 	return cmd
 }

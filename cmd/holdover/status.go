@@ -35,6 +35,13 @@ func (a *app) statusCmd() *cobra.Command {
 				return a.printJSON(st)
 			}
 			printStatus(a.stdout, st, time.Now())
+			if st.Daemon.Info != nil && cfg != nil {
+				// A sign-in link for the page (it works once): only in the
+				// text output, never in --json.
+				if u, err := loginURL(cmd.Context(), cfg.ControlSocket()); err == nil {
+					fmt.Fprintf(a.stdout, "\nstatus page: %s (sign-in link, works once; holdover open starts a browser)\n", u)
+				}
+			}
 			return nil
 		},
 	}

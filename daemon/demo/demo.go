@@ -41,6 +41,9 @@ type Options struct {
 	Keep bool // keep the data directory (its path is printed)
 	// Version is the daemon's version string.
 	Version string
+	// Open, when set, is given the status page's sign-in URL once the
+	// daemon runs (`demo --open` starts a browser with it).
+	Open func(url string)
 }
 
 type demo struct {
@@ -57,6 +60,7 @@ type demo struct {
 	fileCut *faultproxy.Proxy
 	folder  string // the synced local folder
 	local   string // holdover's SMTP endpoint
+	page    string // holdover's listen.http
 	db      *store.DB
 }
 
@@ -314,6 +318,9 @@ func (d *demo) writeConfig() error {
 	if d.local, err = freePort(); err != nil {
 		return err
 	}
+	if d.page, err = freePort(); err != nil {
+		return err
+	}
 	os.Setenv("HOLDOVER_DEMO_IMAP", d.imap.password)
 	os.Setenv("HOLDOVER_DEMO_SMTP", d.smtp.password)
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
@@ -323,7 +330,7 @@ func (d *demo) writeConfig() error {
 	d.cfgPath = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# holdover demo configuration (generated)
 data_dir: %s/data
-listen: {http: "", smtp: "%s"}
+listen: {http: "%s", smtp: "%s"}
 sync: {interval: 10s}
 accounts:
   - name: demo
@@ -336,7 +343,7 @@ accounts:
     files:
       webdav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_FILES}
       local_dir: %s
-`, d.dir, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
+`, d.dir, d.page, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 
@@ -352,11 +359,25 @@ func (d *demo) waitDaemon(ctx context.Context, done <-chan error) error {
 		}
 		if _, err := control.NewClient(d.socket()).Info(ctx); err == nil {
 			d.say("daemon running; data in %s", filepath.Join(d.dir, "data"))
+			d.showPage(ctx)
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("demo: the daemon did not start (see its log)")
+}
+
+// showPage prints the status page's address and a sign-in link, so the
+// story can be watched in a browser too.
+func (d *demo) showPage(ctx context.Context) {
+	u, err := control.NewClient(d.socket()).LoginURL(ctx)
+	if err != nil {
+		return
+	}
+	d.say("status page: http://%s/ (sign in once with %s)", d.page, u)
+	if d.opts.Open != nil {
+		d.opts.Open(u)
+	}
 }
 
 func (d *demo) openStore(ctx context.Context) error {

@@ -12,7 +12,7 @@ func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
 	if err := Run(context.Background(), Options{Out: &out, Version: "test"}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"INBOX", "imap   down", "smtp   down", "caldav down", "webdav down", "outbox: 8 waiting", "The relay received: \"Status report\" (once)", "in Archive",
+	for _, want := range []string{"status page: http://127.0.0.1:", "/login?code=", "INBOX", "imap   down", "smtp   down", "caldav down", "webdav down", "outbox: 8 waiting", "The relay received: \"Status report\" (once)", "in Archive",
 		"Budget review", "The calendar provider has \"Offsite planning\" (once)", "the mirror equals the provider",
 		"The files provider has your kickoff notes and trip plan", "yours as \"Budget 2027.conflict-"} {
 		if !strings.Contains(out.String(), want) {

@@ -33,6 +33,7 @@ func (s *Server) routes() {
 	if d == nil {
 		return
 	}
+	s.pageRoutes()
 	s.mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := d.Status(r.Context())
 		answer(w, st, err)
