@@ -25,8 +25,8 @@ import (
 
 type remoteResult struct {
 	downloaded, removed, pending, renamed int
-	bytes                        int64
-	problems                     []store.FileProblem
+	bytes                                 int64
+	problems                              []store.FileProblem
 }
 
 // ErrDiskFull is wrapped by the error of a pass that stopped its
