@@ -152,11 +152,8 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.files = &filesync.Runner{Engine: eng, Interval: a.Files.Poll, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 		r.fileWorkers = fileWorkers(d.db, a, eng, r.files.Nudge, log, d.opts.Retry)
 		r.files.Queued = func() { wakeAll(r.fileWorkers) }
-		expedite := d.expedite(a.Name, "webdav", r.fileWorkers...)
-		r.files.Answered = func(ctx context.Context) {
-			d.passes.succeeded(a.Name, "webdav", "")
-			expedite(ctx)
-		}
+		r.files.Answered = d.expedite(a.Name, "webdav", r.fileWorkers...)
+		r.files.Passed = d.passes.filesPassed(a.Name)
 	}
 	if r.mail != nil {
 		r.mail.Kinds, r.mail.Answered = outbox.ServiceKinds["imap"], d.expedite(a.Name, "imap", r.workers["imap"])
@@ -257,11 +254,7 @@ func (d *Daemon) syncNow(ctx context.Context, account string, force bool) ([]Syn
 			errs = append(errs, err)
 		}
 		if r.files != nil {
-			began := time.Now()
 			st, err := r.files.SyncNow(ctx, filesync.SyncOptions{Force: force})
-			// The files loop reports no figures of its own passes; the
-			// ones asked for here are counted.
-			d.passes.observe(r.acct.Name, "webdav", time.Since(began), st.Bytes, st.Downloaded, fmt.Sprintf("%d downloaded, %d queued up", st.Downloaded, st.Queued), err)
 			res.Files = &st
 			errs = append(errs, err)
 		}

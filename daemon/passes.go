@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdover/holdover/sync/calsync"
+	"github.com/holdover/holdover/sync/filesync"
 	"github.com/holdover/holdover/sync/mailsync"
 )
 
@@ -68,8 +69,7 @@ func (p *passes) observe(account, service string, took time.Duration, bytes int6
 	p.succeeded(account, service, what)
 }
 
-// succeeded records a successful pass whose figures are not known (the
-// files loop says only that it answered).
+// succeeded records a successful pass.
 func (p *passes) succeeded(account, service, what string) {
 	now := time.Now()
 	p.lastOK.WithLabelValues(account, service).Set(float64(now.UnixMilli()) / 1000)
@@ -105,5 +105,16 @@ func (p *passes) calPassed(account string) func(calsync.Stats, time.Duration, er
 			what = fmt.Sprintf("%d events fetched, %d removed", st.Fetched, st.Removed)
 		}
 		p.observe(account, "caldav", took, 0, st.Fetched, what, err)
+	}
+}
+
+// filesPassed is a files runner's Passed hook.
+func (p *passes) filesPassed(account string) func(filesync.Stats, time.Duration, error) {
+	return func(st filesync.Stats, took time.Duration, err error) {
+		what := "no change"
+		if st.Queued+st.Downloaded+st.RemovedLocal+st.Renamed > 0 {
+			what = fmt.Sprintf("%d downloaded, %d renamed, %d removed here, %d local changes queued", st.Downloaded, st.Renamed, st.RemovedLocal, st.Queued)
+		}
+		p.observe(account, "webdav", took, st.Bytes, st.Downloaded, what, err)
 	}
 }

@@ -24,6 +24,9 @@ type Runner struct {
 	// Queued, when set, is called after local changes were queued (the
 	// daemon wakes the outbox workers).
 	Queued func()
+	// Passed, when set, is told of every whole pass (its stats, how long
+	// it took, its error), for metrics and the status page.
+	Passed func(Stats, time.Duration, error)
 	// NoWatch turns the watcher off (tests that drive passes by hand).
 	NoWatch bool
 
@@ -123,7 +126,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		case req = <-r.requests:
 		}
 		var res result
+		began := time.Now()
 		res.stats, res.err = e.Sync(ctx, SyncOptions{Force: req.force})
+		if ctx.Err() == nil && r.Passed != nil {
+			r.Passed(res.stats, time.Since(began), res.err)
+		}
 		if ctx.Err() != nil {
 			if req.reply != nil {
 				req.reply <- result{err: ctx.Err()}
