@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers that holdover's integration tests start through
 # internal/testenv (Dovecot IMAP, Radicale CalDAV, Apache httpd WebDAV) plus
-# the tools they use. Idempotent: exits at once when everything is present.
+# the tools they use, and Chromium for the status page's browser test.
+# Idempotent: exits at once when everything is present.
 # The packages' own services are not started or enabled by this script.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ needs=(
 	"/usr/bin/time                 time"
 	"systemd-analyze               systemd"
 	"useradd                       passwd"
+	"chromium                      chromium"
 )
 
 missing=()
@@ -50,5 +52,5 @@ fi
 
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time systemd passwd
+	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time systemd passwd chromium
 echo "install-test-deps: done"
