@@ -125,7 +125,10 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 				ss.State, ss.Since, ss.LastError = h.State, &since, h.LastError
 			}
 			if o, ok := open[[2]string{name, svc}]; ok {
-				out := apiv1.NewOutage(o, now)
+				out, err := outageDoc(ctx, db, o, now)
+				if err != nil {
+					return st, err
+				}
 				ss.Outage = &out
 			}
 			ss.Words = apiv1.ServiceWords(ss, now)

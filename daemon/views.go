@@ -10,6 +10,7 @@ import (
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
 	"github.com/holdover/holdover/sync/filesync"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 // The lists the CLI's --json and the API share: built here once, from the
@@ -108,9 +109,26 @@ func ListOutages(ctx context.Context, db *store.DB, limit int) ([]apiv1.Outage, 
 	now := time.Now()
 	out := make([]apiv1.Outage, 0, len(os))
 	for _, o := range os {
-		out = append(out, apiv1.NewOutage(o, now))
+		doc, err := outageDoc(ctx, db, o, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, doc)
 	}
 	return out, nil
+}
+
+// outageDoc describes a stored outage as of now. An open outage's stored
+// counts are written when it ends; until then it shows the actions queued
+// in it so far.
+func outageDoc(ctx context.Context, db *store.DB, o store.Outage, now time.Time) (apiv1.Outage, error) {
+	if o.Open() {
+		var err error
+		if o.Queued, o.Replayed, err = db.OutageQueueSoFar(ctx, o.Account, outbox.ServiceKinds[o.Service], o.StartedAt); err != nil {
+			return apiv1.Outage{}, err
+		}
+	}
+	return apiv1.NewOutage(o, now), nil
 }
 
 // ListConflicts returns conflicts newest first (open ones only unless

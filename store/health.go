@@ -190,12 +190,26 @@ func (tx *Tx) OpenOutageSince(ctx context.Context, account, service string) (tim
 // actions of kinds that waited for it: still unfinished, or attempted
 // during it (queued), and those of them already done (replayed).
 func (tx *Tx) CountOutageQueue(ctx context.Context, account string, kinds []string, since time.Time) (queued, replayed int, err error) {
+	return countOutageQueue(ctx, tx.tx, account, kinds, since)
+}
+
+// OutageQueueSoFar counts, for an outage still open that began at since,
+// what CountOutageQueue will count at its end if nothing changes: the
+// actions of kinds waiting for it so far (the stored counts of an open
+// outage are zero until it ends).
+func (db *DB) OutageQueueSoFar(ctx context.Context, account string, kinds []string, since time.Time) (queued, replayed int, err error) {
+	return countOutageQueue(ctx, db.r, account, kinds, since)
+}
+
+func countOutageQueue(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, account string, kinds []string, since time.Time) (queued, replayed int, err error) {
 	if len(kinds) == 0 {
 		return 0, 0, nil
 	}
 	ph, kargs := kindArgs(kinds)
 	args := append([]any{since.UnixMilli(), account}, kargs...)
-	err = tx.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(state = 'done'), 0) FROM outbox
+	err = q.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(state = 'done'), 0) FROM outbox
 		WHERE account = ?2 AND kind IN (`+ph+`) AND state != 'cancelled'
 		  AND (state IN ('pending', 'inflight', 'failed') OR updated_at >= ?1)`, args...).Scan(&queued, &replayed)
 	if err != nil {
