@@ -26,25 +26,38 @@ type Health struct {
 // are done already (Replayed then counts the rest as they drain).
 func (h Health) Success(ctx context.Context, account, service string, kinds ...string) error {
 	return h.DB.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.SetHealth(ctx, account, service, store.HealthUp, 0, ""); err != nil {
-			return err
-		}
-		since, open, err := tx.OpenOutageSince(ctx, account, service)
-		if err != nil || !open {
-			return err
-		}
-		queued, replayed, err := tx.CountOutageQueue(ctx, account, kinds, since)
-		if err != nil {
-			return err
-		}
-		return tx.CloseOutage(ctx, account, service, queued, replayed)
+		_, err := success(ctx, tx, account, service, kinds)
+		return err
 	})
 }
 
-// Replayed counts an action that reached the provider against the last
-// outage, when it was waiting for it (queued at createdAt, before the end).
-func (h Health) Replayed(ctx context.Context, account, service string, createdAt time.Time) error {
+func success(ctx context.Context, tx *store.Tx, account, service string, kinds []string) (closed bool, err error) {
+	if err := tx.SetHealth(ctx, account, service, store.HealthUp, 0, ""); err != nil {
+		return false, err
+	}
+	since, open, err := tx.OpenOutageSince(ctx, account, service)
+	if err != nil || !open {
+		return false, err
+	}
+	queued, replayed, err := tx.CountOutageQueue(ctx, account, kinds, since)
+	if err != nil {
+		return false, err
+	}
+	return true, tx.CloseOutage(ctx, account, service, queued, replayed)
+}
+
+// Replayed records an action (of kinds, queued at createdAt) that reached
+// the provider: the service is up. When that closes an open outage, the
+// outage's counts include the action (it is done already); otherwise the
+// action counts against the last outage, when it waited for it. Whoever
+// saw the provider back first (a sync pass or this replay), each action
+// is counted once.
+func (h Health) Replayed(ctx context.Context, account, service string, createdAt time.Time, kinds ...string) error {
 	return h.DB.Write(ctx, func(tx *store.Tx) error {
+		closed, err := success(ctx, tx, account, service, kinds)
+		if err != nil || closed {
+			return err
+		}
 		return tx.CountOutageReplay(ctx, account, service, createdAt)
 	})
 }

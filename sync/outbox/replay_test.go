@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 // The core story: the server is unreachable, the user flags, moves and
@@ -167,5 +169,39 @@ func TestFlagOnAMissingMessageIsRefused(t *testing.T) {
 	}
 	if _, err := e.local.Flag(context.Background(), 1, []string{"bad flag"}, nil); err == nil {
 		t.Fatal("a flag with a space was accepted")
+	}
+}
+
+// A sync pass can see the provider back before the worker does: it closes
+// the outage while the action still waits (queued 1, replayed 0). The
+// action the worker replays afterwards still counts as replayed.
+func TestAnActionReplayedAfterAPassClosedTheOutageCountsAsReplayed(t *testing.T) {
+	e := setup(t, 1)
+	ctx := context.Background()
+	e.proxy.Down()
+	if _, err := e.local.Flag(ctx, e.message(t, "m0").ID, []string{`\Seen`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t)
+	waitFor(t, "outage opened", 10*time.Second, func() bool {
+		os, _ := e.db.Outages(ctx, 0)
+		return len(os) == 1 && os[0].Open()
+	})
+	e.stop()
+
+	e.proxy.Up()
+	// The mail runner's pass succeeds first.
+	if err := (&hsync.Health{DB: e.db}).Success(ctx, "work", "imap", outbox.ServiceKinds["imap"]...); err != nil {
+		t.Fatal(err)
+	}
+	if os, _ := e.db.Outages(ctx, 0); len(os) != 1 || os[0].Open() || os[0].Queued != 1 || os[0].Replayed != 0 {
+		t.Fatalf("outage after the pass = %+v, want closed with 1 queued, 0 replayed yet", os)
+	}
+	e.start(t)
+	e.worker.Wake()
+	waitFor(t, "queue drained", 15*time.Second, func() bool { return outboxStates(t, e.db)[store.OutboxDone] == 1 })
+	e.stop()
+	if os, _ := e.db.Outages(ctx, 0); len(os) != 1 || os[0].Queued != 1 || os[0].Replayed != 1 {
+		t.Fatalf("outage after the replay = %+v, want 1 queued and 1 replayed", os)
 	}
 }

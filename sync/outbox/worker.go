@@ -231,13 +231,10 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 	}
 	if err == nil {
 		if w.finish(rec, row, store.OutboxDone, "", time.Time{}, apply) {
-			wasDown := w.Breaker.n.Swap(0) > 0
-			// The first success closes an outage and counts the done rows
-			// itself; every later one adds itself to the count.
-			w.health(rec, func(h *hsync.Health) error { return h.Success(rec, w.Account, w.Service, w.Kinds...) })
-			if !wasDown {
-				w.health(rec, func(h *hsync.Health) error { return h.Replayed(rec, w.Account, w.Service, row.CreatedAt) })
-			}
+			w.Breaker.n.Store(0)
+			// Closes an open outage (which counts this done row), or adds
+			// the row to the last outage's replayed count.
+			w.health(rec, func(h *hsync.Health) error { return h.Replayed(rec, w.Account, w.Service, row.CreatedAt, w.Kinds...) })
 			if w.Done != nil {
 				w.Done(row)
 			}
