@@ -163,6 +163,25 @@ func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// screenshot saves the tab as <name>.png in $HOLDOVER_SCREENSHOTS, when
+// set: a person can look at what the test saw.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("HOLDOVER_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("browser: screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // pageView is what the status page shows, read from its DOM.
 type pageView struct {
 	URL      string `json:"url"`
@@ -175,12 +194,14 @@ type pageView struct {
 	Queue   string `json:"queue"`
 	Actions []struct {
 		ID    int64  `json:"id"`
+		Kind  string `json:"kind"`
 		State string `json:"state"`
 		Text  string `json:"text"`
 	} `json:"actions"`
 	Outages []struct {
-		Class string `json:"class"`
-		Text  string `json:"text"`
+		Service string `json:"service"`
+		Class   string `json:"class"`
+		Text    string `json:"text"`
 	} `json:"outages"`
 	Conflicts []struct {
 		ID   string `json:"id"`
@@ -206,8 +227,8 @@ const readPage = `(() => {
     message: text(document.getElementById("msg")),
     services: Object.fromEntries(q("#account-work li.svc").map((li) => [li.dataset.service, {class: li.className, text: text(li)}])),
     queue: text(document.querySelector("#account-work .queue")),
-    actions: q("#outbox tr.action").map((tr) => ({id: Number(tr.dataset.id), state: tr.children[1].firstChild.textContent.trim(), text: text(tr)})),
-    outages: q("#outages tr.outage").map((tr) => ({class: tr.className, text: text(tr)})),
+    actions: q("#outbox tr.action").map((tr) => ({id: Number(tr.dataset.id), kind: tr.dataset.kind, state: tr.children[1].firstChild.textContent.trim(), text: text(tr)})),
+    outages: q("#outages tr.outage").map((tr) => ({service: tr.dataset.service, class: tr.className, text: text(tr)})),
     conflicts: q("#conflicts .conflict").map((c) => ({id: c.id, text: text(c)})),
     scrollWidth: document.documentElement.scrollWidth,
     buttons: q("button").map((b) => {
@@ -349,6 +370,7 @@ func TestStatusPageInABrowserThroughAnOutage(t *testing.T) {
 	}
 
 	b.waitPage(home, "mail and files up", func(v pageView) bool { return up(v, "imap") && up(v, "webdav") })
+	b.screenshot("1-up")
 	waitFor(t, "the server's file in the folder", func() bool { got, _ := s.local("report.txt"); return got == "report v1" })
 	code, out, _ = s.run(t, "mail", "ls", "--json")
 	var msgs []messageJSON
@@ -374,14 +396,16 @@ func TestStatusPageInABrowserThroughAnOutage(t *testing.T) {
 	s.putRemote(t, "report.txt", "report v2 from the phone, during the outage")
 
 	v = b.waitPage(home, "the flag and the file edit queued and waiting", func(v pageView) bool {
-		kinds := map[string]bool{}
+		waiting := map[string]string{}
 		for _, a := range v.Actions {
 			if a.State == apiv1.WordsWaiting {
-				kinds[strings.Fields(a.Text)[0]] = true
+				waiting[a.Kind] = a.Text
 			}
 		}
-		return kinds["mail.flags"] && kinds["file.put"] && strings.Contains(v.Queue, "2 waiting")
+		return strings.HasPrefix(waiting["mail.flags"], "flag change") && strings.HasPrefix(waiting["file.put"], "upload: report.txt") &&
+			strings.Contains(v.Queue, "2 waiting")
 	})
+	b.screenshot("2-outage")
 	if failedWord.MatchString(v.Body) {
 		t.Errorf("during the outage the page says something failed:\n%s", v.Body)
 	}
@@ -395,7 +419,7 @@ func TestStatusPageInABrowserThroughAnOutage(t *testing.T) {
 	}
 	var flagID int64
 	for _, a := range v.Actions {
-		if strings.HasPrefix(a.Text, "mail.flags") {
+		if a.Kind == "mail.flags" {
 			flagID = a.ID
 		}
 	}
@@ -448,14 +472,14 @@ fetch("http://%s/api/v1/outbox/%d/cancel", {method: "POST", mode: "no-cors", cre
 		t.Errorf("sync now with the providers back = %d", code)
 	}
 	v = b.waitPage(home, "the outages closed with their counts and a file conflict", func(v pageView) bool {
-		closed := 0
+		closed := map[string]bool{}
 		for _, o := range v.Outages {
-			if strings.Contains(o.Class, "closed") && strings.HasSuffix(o.Text, "1 / 1") {
-				closed++
-			}
+			closed[o.Service] = strings.Contains(o.Class, "closed") && strings.HasSuffix(o.Text, "1 queued, 1 replayed")
 		}
-		return up(v, "imap") && up(v, "webdav") && closed == 2 && len(v.Conflicts) == 1 && strings.Contains(v.Queue, "empty")
+		return up(v, "imap") && up(v, "webdav") && closed["imap"] && closed["webdav"] && len(v.Outages) == 2 &&
+			len(v.Conflicts) == 1 && strings.Contains(v.Queue, "empty")
 	})
+	b.screenshot("3-back-with-a-conflict")
 	if !strings.Contains(v.Conflicts[0].Text, "report") {
 		t.Errorf("the conflict does not name the file: %s", v.Conflicts[0].Text)
 	}
@@ -466,6 +490,7 @@ fetch("http://%s/api/v1/outbox/%d/cancel", {method: "POST", mode: "no-cors", cre
 		t.Fatalf("resolve by click = %d", code)
 	}
 	v = b.waitPage(home, "the conflict gone", func(v pageView) bool { return len(v.Conflicts) == 0 })
+	b.screenshot("4-resolved")
 	if v.Message != "" && v.Message != "Done." {
 		t.Errorf("after the click the page says %q", v.Message)
 	}

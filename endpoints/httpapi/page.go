@@ -25,6 +25,8 @@ var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"ago":   func(t time.Time) string { return apiv1.Duration(time.Since(t)) },
 	"dur":   func(s int64) string { return apiv1.Duration(time.Duration(s) * time.Second) },
 	"queue": apiv1.QueueWords,
+	"what":  apiv1.ActionWhat,
+	"kind":  apiv1.ServiceKind,
 }).ParseFS(webFS, "web/page.html"))
 
 // pageData is what the page shows.

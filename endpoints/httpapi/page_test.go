@@ -52,7 +52,7 @@ func TestPageShowsTheOutageTheQueueAndTheConflict(t *testing.T) {
 		t.Fatalf("page = %d %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{"down since", "(12 min)", "3 queued during this outage", "3 waiting", "oldest queued 12 min ago",
-		"Keep mine", "Keep the server's", "/api/v1/conflicts/4/resolve?take=local", "Standup &lt;b&gt;", "/api/v1/outbox/7/retry", "Sync now"} {
+		"Keep mine", "Keep the server's", "/api/v1/conflicts/4/resolve?take=local", "Standup &lt;b&gt;", "/api/v1/outbox/7/retry", "Sync now", "flag change"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -80,6 +80,34 @@ func QueueWords(q []QueueCount) string {
 	return strings.Join(parts, ", ")
 }
 
+// actionWhat is what each kind of action does, in words.
+var actionWhat = map[string]string{
+	"mail.flags":  "flag change",
+	"mail.move":   "message move",
+	"mail.delete": "message deletion",
+	"mail.append": "message saved to a folder",
+	"mail.send":   "message to send",
+	"cal.put":     "event change",
+	"cal.delete":  "event deletion",
+	"file.put":    "upload",
+	"file.delete": "deletion",
+	"file.move":   "move",
+	"file.mkdir":  "new folder",
+}
+
+// ActionWhat says what an action does, for a person: "flag change",
+// "upload: report.txt" (a file action names its file).
+func ActionWhat(kind, targetKey string) string {
+	what, ok := actionWhat[kind]
+	if !ok {
+		return kind
+	}
+	if path, ok := strings.CutPrefix(targetKey, "file:"); ok && path != "" {
+		return what + ": " + path
+	}
+	return what
+}
+
 // ServiceKind is what a person calls a service.
 func ServiceKind(service string) string {
 	switch service {

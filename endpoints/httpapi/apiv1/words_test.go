@@ -30,6 +30,15 @@ func TestWordsAPersonReads(t *testing.T) {
 	if got := ServiceWords(s, now); got != "down since 14:02 (12 min)" {
 		t.Errorf("ServiceWords = %q", got)
 	}
+	for kind, want := range map[[2]string]string{
+		{"mail.flags", "mail:12"}:       "flag change",
+		{"file.put", "file:docs/a.txt"}: "upload: docs/a.txt",
+		{"mail.future", "x"}:            "mail.future", // an unknown kind is shown as it is
+	} {
+		if got := ActionWhat(kind[0], kind[1]); got != want {
+			t.Errorf("ActionWhat%q = %q, want %q", kind, got, want)
+		}
+	}
 	q := NewQueue(map[string]int{"gave up": 1, "waiting": 8})
 	if got := QueueWords(q); got != "8 waiting, 1 gave up" {
 		t.Errorf("QueueWords = %q", got)
