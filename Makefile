@@ -13,8 +13,9 @@ build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
 
 # test: formatting, vet, then every test with the race detector. As root,
-# the real test servers (Dovecot, Radicale, Apache) are installed first when
-# missing; CI=true turns a missing server into a failure instead of a skip.
+# the real test servers (Dovecot, Radicale, Apache) and Chromium are
+# installed first when missing; CI=true turns a missing server or browser
+# into a failure instead of a skip.
 test: test-deps fmt-check vet unit fuzz
 
 test-deps:
