@@ -64,8 +64,8 @@ accounts:
 	return s
 }
 
-// api calls the JSON API with the token (when withToken) and returns the
-// status and body.
+// api sends a request to listen.http with header (bearer() for the
+// token) and returns the status and body.
 func (s *browserSetup) api(t *testing.T, method, path string, header http.Header) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.addr+path, nil)
