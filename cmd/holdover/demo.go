@@ -13,10 +13,11 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "See holdover work: loopback providers, an outage and the recovery, in one minute",
-		Long: `Starts an IMAP provider and an SMTP relay on loopback, the daemon against
-them, and scripts an outage: reads, flags, moves and a send keep working while
-the provider is away, and reach it once it is back. Needs no configuration
-and touches nothing outside a temp directory.`,
+		Long: `Starts IMAP, SMTP, CalDAV and WebDAV providers on loopback, the daemon
+against them, and scripts an outage: reads, flags, moves, a send, calendar
+and file edits keep working while the providers are away, and reach them
+once they are back. Needs no configuration and touches nothing outside a
+temp directory. With --keep everything keeps running afterwards, to explore.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := demo.Options{Out: a.stdout, Keep: keep, Version: buildVersion()}
@@ -30,7 +31,7 @@ and touches nothing outside a temp directory.`,
 			return demo.Run(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's data directory")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave everything running afterwards (Ctrl-C stops it) and keep the data directory")
 	cmd.Flags().BoolVar(&open, "open", false, "open the status page in a browser to watch the story")
 	return cmd
 }

@@ -37,8 +37,10 @@ import (
 
 // Options configure Run.
 type Options struct {
-	Out  io.Writer
-	Keep bool // keep the data directory (its path is printed)
+	Out io.Writer
+	// Keep leaves everything running after the story until ctx ends, and
+	// keeps the data directory (its path is printed).
+	Keep bool
 	// Version is the daemon's version string.
 	Version string
 	// Open, when set, is given the status page's sign-in URL once the
@@ -59,9 +61,11 @@ type demo struct {
 	files   *fileProvider
 	fileCut *faultproxy.Proxy
 	folder  string // the synced local folder
-	local   string // holdover's SMTP endpoint
-	page    string // holdover's listen.http
-	db      *store.DB
+	// daemonDone receives the daemon's result when it stops.
+	daemonDone chan error
+	local      string // holdover's SMTP endpoint
+	page       string // holdover's listen.http
+	db         *store.DB
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.opts.Out, format+"\n", args...) }
@@ -97,6 +101,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.step("1. holdover starts and mirrors the mailbox")
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	d.daemonDone = done
 	go func() {
 		done <- daemon.Run(dctx, daemon.Options{ConfigPath: d.cfgPath, Version: opts.Version, LogOutput: logf,
 			Retry: backoff.Policy{Base: 100 * time.Millisecond, Cap: time.Second}})
@@ -197,6 +202,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	d.say("\nThat is holdover: local reads and writes never waited for the provider, and")
 	d.say("nothing was lost or sent twice. Try it on your own mail: see README.md.")
+	if d.opts.Keep {
+		d.say("\nEverything keeps running (the providers, the daemon, the status page) to explore,")
+		d.say("e.g. HOLDOVER_CONFIG=%s holdover files status; Ctrl-C stops it.", d.cfgPath)
+		select {
+		case <-ctx.Done():
+		case derr := <-d.daemonDone: // the daemon stopped on a signal of its own (SIGTERM)
+			d.daemonDone <- derr
+		}
+	}
 	return nil
 }
 
