@@ -27,9 +27,11 @@ type Apache struct {
 	User     string
 	Password string
 
-	Root      string // DAV root on disk, served at URL
-	Dir       string // instance directory: ServerRoot, config, pid file, logs
-	LogFile   string // ErrorLog
+	Root    string // DAV root on disk, served at URL
+	Dir     string // instance directory: ServerRoot, config, pid file, logs
+	LogFile string // ErrorLog
+	// AccessLog has a line per request, written when it ends:
+	//   127.0.0.1 holdover "PUT /dav/a.txt HTTP/1.1" 201 - "<If-Match>" <µs taken> "<Depth>" "<If-None-Match>"
 	AccessLog string
 }
 
@@ -71,7 +73,7 @@ MaxRequestWorkers 32
 MaxConnectionsPerChild 0
 Timeout 30
 KeepAlive On
-LogFormat "%h %u \"%r\" %>s %b \"%{If-Match}i\"" testenv
+LogFormat "%h %u \"%r\" %>s %b \"%{If-Match}i\" %D \"%{Depth}i\" \"%{If-None-Match}i\"" testenv
 CustomLog "{{dir}}/access.log" testenv
 
 DocumentRoot "{{dir}}/www"
