@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -131,6 +132,15 @@ func genTree(p treeParams) *fileTree {
 		tr.Big++
 	}
 	return tr
+}
+
+// clone is a copy of tr that changes of the copy leave alone.
+func (tr *fileTree) clone() *fileTree {
+	c := *tr
+	c.Dirs = slices.Clone(tr.Dirs)
+	c.Files = slices.Clone(tr.Files)
+	c.Want = maps.Clone(tr.Want)
+	return &c
 }
 
 // smallSize is log-uniform between 1 KB and 200 KB.

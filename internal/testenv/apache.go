@@ -87,6 +87,7 @@ DavLockDB "{{dir}}/lock/DAVLock"
 
 <Directory "{{dir}}/www/dav">
   Dav On
+  DavDepthInfinity {{depthinf}}
   Options None
   AllowOverride None
   AuthType Basic
@@ -102,6 +103,19 @@ DavLockDB "{{dir}}/lock/DAVLock"
 // stays root and its workers run as [TestUser] (created if missing), who
 // owns Root and the lock directory.
 func StartApache(t testing.TB) *Apache {
+	t.Helper()
+	return StartApacheWith(t, ApacheOptions{})
+}
+
+// ApacheOptions change StartApache's server from Apache's defaults.
+type ApacheOptions struct {
+	// DepthInfinity answers PROPFIND with Depth: infinity (the whole
+	// tree at once), which Apache refuses by default (403).
+	DepthInfinity bool
+}
+
+// StartApacheWith is StartApache with opts.
+func StartApacheWith(t testing.TB, opts ApacheOptions) *Apache {
 	t.Helper()
 	bin := mustBinary(t, "apache2")
 	ru := unprivileged(t)
@@ -141,6 +155,7 @@ func StartApache(t testing.TB) *Apache {
 			"{{port}}", strconv.Itoa(port),
 			"{{modules}}", mods.String(),
 			"{{user}}", userConf,
+			"{{depthinf}}", map[bool]string{false: "Off", true: "On"}[opts.DepthInfinity],
 		).Replace(apacheConf)
 		writeFile(t, conf, c, 0o644)
 		return startProcess(t, "apache2", dir, filepath.Join(dir, "stdout.log"),
