@@ -73,6 +73,7 @@ MaxRequestWorkers 32
 MaxConnectionsPerChild 0
 Timeout 30
 KeepAlive On
+{{bodylimit}}
 LogFormat "%h %u \"%r\" %>s %b \"%{If-Match}i\" %D \"%{Depth}i\" \"%{If-None-Match}i\"" testenv
 CustomLog "{{dir}}/access.log" testenv
 
@@ -112,6 +113,9 @@ type ApacheOptions struct {
 	// DepthInfinity answers PROPFIND with Depth: infinity (the whole
 	// tree at once), which Apache refuses by default (403).
 	DepthInfinity bool
+	// UnlimitedBody lifts the limit on a request's body (LimitRequestBody
+	// 0): Apache refuses a PUT of more than 1 GiB by default (413).
+	UnlimitedBody bool
 }
 
 // StartApacheWith is StartApache with opts.
@@ -156,6 +160,7 @@ func StartApacheWith(t testing.TB, opts ApacheOptions) *Apache {
 			"{{modules}}", mods.String(),
 			"{{user}}", userConf,
 			"{{depthinf}}", map[bool]string{false: "Off", true: "On"}[opts.DepthInfinity],
+			"{{bodylimit}}", map[bool]string{false: "# LimitRequestBody: Apache's default (1 GiB)", true: "LimitRequestBody 0"}[opts.UnlimitedBody],
 		).Replace(apacheConf)
 		writeFile(t, conf, c, 0o644)
 		return startProcess(t, "apache2", dir, filepath.Join(dir, "stdout.log"),
