@@ -110,11 +110,11 @@ func TestCalendarBenchmark(t *testing.T) {
 	defer proxy.Close()
 	rlog := &radicaleLog{path: r.LogFile}
 
-	var tables []calTable
+	var tables []cmpTable
 	var ls, lsBase []run
 	var lsCheck string
 	for _, link := range links {
-		tb := calTable{link: "loopback"}
+		tb := cmpTable{link: "loopback", ref: "vdirsyncer"}
 		port := portOf(t, r.URL)
 		if link == "delayed" {
 			tb.link, tb.delayed, port = fmt.Sprintf("%v RTT (delaying proxy)", *flagRTT), true, proxy.Port()
@@ -126,7 +126,10 @@ func TestCalendarBenchmark(t *testing.T) {
 		// so that noise hits both alike; reset, when set, runs before each
 		// round.
 		step := func(name string, runs int, reset func(i int), check func(hOut string), perf string) {
-			row := calRow{name: name}
+			row := cmpRow{name: name, goal: goalResync}
+			if strings.HasPrefix(name, "(a)") {
+				row.goal = goalInitial
+			}
 			for i := 0; i < runs; i++ {
 				if reset != nil {
 					reset(i)
@@ -286,121 +289,7 @@ func compareOccurrences(t *testing.T, events []*calEvent, from time.Time, got []
 	return recurring, fmt.Sprintf("%d missing, %d extra", len(missing), len(extra))
 }
 
-// toolRun is one measured run with what it asked of the server.
-type toolRun struct {
-	run
-	dav davStats   // through the delaying proxy (empty on loopback)
-	srv serverTime // from Radicale's log
-}
-
-type calRow struct {
-	name string
-	h, v []toolRun // holdover's and vdirsyncer's runs (v empty without vdirsyncer)
-}
-
-func (r calRow) runs(vdir bool) []run {
-	tr := r.h
-	if vdir {
-		tr = r.v
-	}
-	var out []run
-	for _, x := range tr {
-		out = append(out, x.run)
-	}
-	return out
-}
-
-// medianRun is the run with the median wall time (n odd).
-func medianRun(tr []toolRun) toolRun {
-	s := slices.Clone(tr)
-	slices.SortFunc(s, func(a, b toolRun) int { return int(a.Wall - b.Wall) })
-	return s[len(s)/2]
-}
-
-// ratio is holdover's median wall time over vdirsyncer's (0 without it).
-func (r calRow) ratio() float64 {
-	if len(r.v) == 0 {
-		return 0
-	}
-	return median(r.runs(false)).Wall.Seconds() / median(r.runs(true)).Wall.Seconds()
-}
-
-type calTable struct {
-	link    string
-	delayed bool
-	rows    []calRow
-}
-
-func minMedMax(runs []run) string {
-	if len(runs) == 0 {
-		return "n/a"
-	}
-	s := slices.Clone(runs)
-	slices.SortFunc(s, func(a, b run) int { return int(a.Wall - b.Wall) })
-	f := func(d time.Duration) string {
-		if d < time.Second {
-			return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
-		}
-		return fmtWall(d)
-	}
-	return f(s[0].Wall) + " / " + f(s[len(s)/2].Wall) + " / " + f(s[len(s)-1].Wall)
-}
-
-func maxRSSCol(runs []run) string {
-	if len(runs) == 0 {
-		return "n/a"
-	}
-	m := runs[0]
-	for _, r := range runs {
-		if r.MaxRSSKB > m.MaxRSSKB {
-			m = r
-		}
-	}
-	return rssCol(m)
-}
-
-func (tb calTable) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nlink: %s\n", tb.link)
-	line := func(cols ...string) {
-		fmt.Fprintf(&b, "%-30s %-24s %-9s %-24s %-9s %-7s %s\n", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
-	}
-	line("step", "holdover min/med/max", "maxRSS", "vdirsyncer min/med/max", "maxRSS", "ratio", "goal")
-	for i, r := range tb.rows {
-		goal := goalInitial
-		if i > 0 {
-			goal = goalResync
-		}
-		ratio := "n/a"
-		if len(r.v) > 0 {
-			ratio = fmt.Sprintf("%.2fx", r.ratio())
-		}
-		line(r.name, minMedMax(r.runs(false)), maxRSSCol(r.runs(false)), minMedMax(r.runs(true)), maxRSSCol(r.runs(true)),
-			ratio, fmt.Sprintf("<= %.1fx", goal))
-	}
-	fmt.Fprintf(&b, "where the time goes (median runs; requests counted %s; Radicale's time from its log):\n",
-		map[bool]string{true: "by the proxy", false: "in Radicale's log"}[tb.delayed])
-	for _, r := range tb.rows {
-		for _, tool := range []struct {
-			name string
-			runs []toolRun
-		}{{"holdover", r.h}, {"vdirsyncer", r.v}} {
-			if len(tool.runs) == 0 {
-				continue
-			}
-			m := medianRun(tool.runs)
-			what := m.srv.String()
-			if tb.delayed {
-				what = fmt.Sprintf("%s; Radicale busy %.2fs", m.dav, m.srv.Busy.Seconds())
-			}
-			fmt.Fprintf(&b, "  %-4s %-10s wall %s = CPU %.2fs (user+sys, children included) + %s\n", r.name[:3], tool.name, fmtWall(m.Wall),
-				(m.User + m.Sys).Seconds(), what)
-		}
-	}
-	return b.String()
-}
-
-func calVerdicts(tables []calTable, ls []run) string {
+func calVerdicts(tables []cmpTable, ls []run) string {
 	var b strings.Builder
 	verdict := func(ok bool) string {
 		if ok {

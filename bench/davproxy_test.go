@@ -265,7 +265,14 @@ func (p *delayProxy) parseRequests(r io.Reader) (kinds []string) {
 		if err != nil {
 			return kinds
 		}
-		body, _ := io.ReadAll(req.Body)
+		// Only a REPORT's body says what kind it is; the others (uploads
+		// among them) are skipped, not held in memory.
+		var body []byte
+		if req.Method == "REPORT" {
+			body, _ = io.ReadAll(req.Body)
+		} else {
+			io.Copy(io.Discard, req.Body)
+		}
 		kind := req.Method
 		switch req.Method {
 		case "PROPFIND":
@@ -304,21 +311,27 @@ type radicaleLog struct {
 }
 
 // serverTime is what a tool cost the server: requests and the time
-// Radicale spent answering them (its own measure, from reading the
+// the server spent answering them (its own measure, from reading the
 // request to the end of the answer's production).
 type serverTime struct {
+	Server   string // "Radicale", "Apache"
 	Requests int
 	Busy     time.Duration
 	ByMethod map[string]time.Duration
+	Count    map[string]int // requests by kind, when the log tells (Apache's)
 }
 
 func (s serverTime) String() string {
 	var m []string
 	for k, d := range s.ByMethod {
-		m = append(m, fmt.Sprintf("%s %.2fs", k, d.Seconds()))
+		if n := s.Count[k]; n > 0 {
+			m = append(m, fmt.Sprintf("%d %s %.2fs", n, k, d.Seconds()))
+		} else {
+			m = append(m, fmt.Sprintf("%s %.2fs", k, d.Seconds()))
+		}
 	}
 	slices.Sort(m)
-	return fmt.Sprintf("%d requests, Radicale busy %.2fs (%s)", s.Requests, s.Busy.Seconds(), strings.Join(m, ", "))
+	return fmt.Sprintf("%d requests, %s busy %.2fs (%s)", s.Requests, s.Server, s.Busy.Seconds(), strings.Join(m, ", "))
 }
 
 // "PROPFIND response status for '/holdover/' with depth '1' in 0.012 seconds: 207 Multi-Status"
@@ -332,7 +345,7 @@ func (l *radicaleLog) skip() {
 }
 
 func (l *radicaleLog) since() serverTime {
-	st := serverTime{ByMethod: map[string]time.Duration{}}
+	st := serverTime{Server: "Radicale", ByMethod: map[string]time.Duration{}}
 	f, err := os.Open(l.path)
 	if err != nil {
 		return st
@@ -349,6 +362,70 @@ func (l *radicaleLog) since() serverTime {
 		st.Requests++
 		st.Busy += d
 		st.ByMethod[string(m[1])] += d
+	}
+	return st
+}
+
+// apacheLog reads what Apache (internal/testenv's access log format)
+// logged since the last call: each request's kind (the method, with the
+// Depth of a PROPFIND and the condition of a PUT, as davStats names
+// them) and the time Apache took (%D).
+type apacheLog struct {
+	path string
+	off  int64
+}
+
+// 127.0.0.1 holdover "PROPFIND /dav/x/ HTTP/1.1" 207 1234 "-" 5321 "1" "-"
+// (Apache writes a quote inside a field as \", as in an If-Match value.)
+var apacheLine = regexp.MustCompile(`(?m)^\S+ \S+ "(\w+) (?:[^"\\]|\\.)*" (\d+) \S+ "((?:[^"\\]|\\.)*)" (\d+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"$`)
+
+func (l *apacheLog) skip() {
+	if fi, err := os.Stat(l.path); err == nil {
+		l.off = fi.Size()
+	}
+}
+
+func (l *apacheLog) since() serverTime {
+	st := serverTime{Server: "Apache", ByMethod: map[string]time.Duration{}, Count: map[string]int{}}
+	f, err := os.Open(l.path)
+	if err != nil {
+		return st
+	}
+	defer f.Close()
+	if _, err := f.Seek(l.off, io.SeekStart); err != nil {
+		return st
+	}
+	data, _ := io.ReadAll(f)
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1] // a line being written waits for the next call
+	} else {
+		data = nil
+	}
+	l.off += int64(len(data))
+	lines := apacheLine.FindAllSubmatch(data, -1)
+	if n := bytes.Count(data, []byte("\n")) - len(lines); n > 0 {
+		st.Count["lines not understood"] = n
+		st.ByMethod["lines not understood"] = 0
+	}
+	for _, m := range lines {
+		kind := string(m[1])
+		switch {
+		case kind == "PROPFIND":
+			kind += " depth " + string(m[5])
+		case kind == "PUT" && string(m[3]) != "-":
+			kind += " If-Match"
+		case kind == "PUT" && string(m[6]) != "-":
+			kind += " If-None-Match"
+		}
+		if code := string(m[2]); code[0] != '2' {
+			kind += " " + code
+		}
+		us, _ := strconv.ParseInt(string(m[4]), 10, 64)
+		d := time.Duration(us) * time.Microsecond
+		st.Requests++
+		st.Busy += d
+		st.ByMethod[kind] += d
+		st.Count[kind]++
 	}
 	return st
 }

@@ -53,7 +53,27 @@ var gnuTime = func() string {
 // process, so its %M is the child's own peak.
 func measure(t *testing.T, env []string, argv ...string) run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	r, _ := measureSampled(t, env, 0, argv...)
+	return r
+}
+
+// rssSamples are the resident sizes (VmRSS, KB) of a measured process,
+// read from /proc every so often while it ran.
+type rssSamples []int64
+
+func (s rssSamples) minMax() (lo, hi int64) {
+	if len(s) == 0 {
+		return 0, 0
+	}
+	return slices.Min(s), slices.Max(s)
+}
+
+// measureSampled is measure that also reads the process's VmRSS every
+// interval (none when 0). Under GNU time the process sampled is GNU
+// time's child, the measured program.
+func measureSampled(t *testing.T, env []string, every time.Duration, argv ...string) (run, rssSamples) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	rusageFile := filepath.Join(t.TempDir(), "rusage")
 	if gnuTime != "" {
@@ -64,7 +84,22 @@ func measure(t *testing.T, env []string, argv ...string) run {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	var samples rssSamples
+	if err == nil {
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		if every > 0 {
+			go func() {
+				defer close(sampled)
+				samples = sampleRSS(cmd.Process.Pid, gnuTime != "", every, stop)
+			}()
+		} else {
+			close(sampled)
+		}
+		err = cmd.Wait()
+		close(stop)
+		<-sampled
+	}
 	wall := time.Since(start)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out.String())
@@ -84,7 +119,52 @@ func measure(t *testing.T, env []string, argv ...string) run {
 			t.Fatalf("GNU time output %q: %v", b, err)
 		}
 	}
-	return r
+	return r, samples
+}
+
+// sampleRSS reads the VmRSS of pid (of its first child when child is
+// set: GNU time's) every interval until stop is closed or it is gone.
+func sampleRSS(pid int, child bool, every time.Duration, stop <-chan struct{}) rssSamples {
+	var samples rssSamples
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		p := pid
+		if child {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				p, _ = strconv.Atoi(f[0])
+			} else {
+				p = 0
+			}
+		}
+		if p > 0 {
+			if kb, ok := procStatusKB(p, "VmRSS"); ok {
+				samples = append(samples, kb)
+			}
+		}
+		select {
+		case <-stop:
+			return samples
+		case <-tick.C:
+		}
+	}
+}
+
+// procStatusKB reads a field given in kB ("VmRSS", "VmHWM") of
+// /proc/<pid>/status.
+func procStatusKB(pid int, field string) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb, err == nil
+		}
+	}
+	return 0, false
 }
 
 // median returns the run with the median wall time (n odd).
@@ -113,8 +193,9 @@ type holdoverTool struct {
 	bin, cfg string
 	dataDir  string
 	env      []string
-	service  string // what the account "bench" syncs: "mail" or "calendar" (the line sync checks)
-	perfOut  string // when set, the next sync runs under perf record into this file
+	service  string   // what the account "bench" syncs: "mail", "calendar" or "files" (the line sync checks)
+	syncArgs []string // the command sync runs; nil is "sync --once"
+	perfOut  string   // when set, the next sync runs under perf record into this file
 }
 
 // newHoldoverTool writes a config with one account, "bench", whose
@@ -151,15 +232,27 @@ func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, include []st
 
 func (h *holdoverTool) sync(t *testing.T) run {
 	t.Helper()
-	argv := []string{h.bin, "--config", h.cfg, "sync", "--once"}
+	r, _ := h.syncSampled(t, 0)
+	return r
+}
+
+// syncSampled is sync that also samples the process's RSS every interval
+// (see measureSampled).
+func (h *holdoverTool) syncSampled(t *testing.T, every time.Duration) (run, rssSamples) {
+	t.Helper()
+	args := h.syncArgs
+	if args == nil {
+		args = []string{"sync", "--once"}
+	}
+	argv := append([]string{h.bin, "--config", h.cfg}, args...)
 	if h.perfOut != "" {
 		argv = append([]string{"perf", "record", "-q", "-F", "997", "-g", "-o", h.perfOut, "--"}, argv...)
 	}
-	r := measure(t, h.env, argv...)
+	r, samples := measureSampled(t, h.env, every, argv...)
 	if !strings.Contains(r.Output, "bench: "+h.service+" ") || strings.Contains(r.Output, "bench: error") {
-		t.Fatalf("holdover sync --once did not report a clean pass:\n%s", r.Output)
+		t.Fatalf("holdover %s did not report a clean pass:\n%s", strings.Join(args, " "), r.Output)
 	}
-	return r
+	return r, samples
 }
 
 // counts reads `mail folders --json` (only the store, no network).

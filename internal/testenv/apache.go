@@ -27,9 +27,11 @@ type Apache struct {
 	User     string
 	Password string
 
-	Root      string // DAV root on disk, served at URL
-	Dir       string // instance directory: ServerRoot, config, pid file, logs
-	LogFile   string // ErrorLog
+	Root    string // DAV root on disk, served at URL
+	Dir     string // instance directory: ServerRoot, config, pid file, logs
+	LogFile string // ErrorLog
+	// AccessLog has a line per request, written when it ends:
+	//   127.0.0.1 holdover "PUT /dav/a.txt HTTP/1.1" 201 - "<If-Match>" <µs taken> "<Depth>" "<If-None-Match>"
 	AccessLog string
 }
 
@@ -71,7 +73,8 @@ MaxRequestWorkers 32
 MaxConnectionsPerChild 0
 Timeout 30
 KeepAlive On
-LogFormat "%h %u \"%r\" %>s %b \"%{If-Match}i\"" testenv
+{{bodylimit}}
+LogFormat "%h %u \"%r\" %>s %b \"%{If-Match}i\" %D \"%{Depth}i\" \"%{If-None-Match}i\"" testenv
 CustomLog "{{dir}}/access.log" testenv
 
 DocumentRoot "{{dir}}/www"
@@ -85,6 +88,7 @@ DavLockDB "{{dir}}/lock/DAVLock"
 
 <Directory "{{dir}}/www/dav">
   Dav On
+  DavDepthInfinity {{depthinf}}
   Options None
   AllowOverride None
   AuthType Basic
@@ -100,6 +104,22 @@ DavLockDB "{{dir}}/lock/DAVLock"
 // stays root and its workers run as [TestUser] (created if missing), who
 // owns Root and the lock directory.
 func StartApache(t testing.TB) *Apache {
+	t.Helper()
+	return StartApacheWith(t, ApacheOptions{})
+}
+
+// ApacheOptions change StartApache's server from Apache's defaults.
+type ApacheOptions struct {
+	// DepthInfinity answers PROPFIND with Depth: infinity (the whole
+	// tree at once), which Apache refuses by default (403).
+	DepthInfinity bool
+	// UnlimitedBody lifts the limit on a request's body (LimitRequestBody
+	// 0): Apache refuses a PUT of more than 1 GiB by default (413).
+	UnlimitedBody bool
+}
+
+// StartApacheWith is StartApache with opts.
+func StartApacheWith(t testing.TB, opts ApacheOptions) *Apache {
 	t.Helper()
 	bin := mustBinary(t, "apache2")
 	ru := unprivileged(t)
@@ -139,6 +159,8 @@ func StartApache(t testing.TB) *Apache {
 			"{{port}}", strconv.Itoa(port),
 			"{{modules}}", mods.String(),
 			"{{user}}", userConf,
+			"{{depthinf}}", map[bool]string{false: "Off", true: "On"}[opts.DepthInfinity],
+			"{{bodylimit}}", map[bool]string{false: "# LimitRequestBody: Apache's default (1 GiB)", true: "LimitRequestBody 0"}[opts.UnlimitedBody],
 		).Replace(apacheConf)
 		writeFile(t, conf, c, 0o644)
 		return startProcess(t, "apache2", dir, filepath.Join(dir, "stdout.log"),
