@@ -44,8 +44,8 @@ func (db *DB) ClaimOutbox(ctx context.Context, account string, kinds []string) (
 		args := append([]any{account}, kargs...)
 		args = append(args, tx.now)
 		r, err := scanOutbox(tx.tx.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox o
-			WHERE o.account = ? AND o.kind IN (`+ph+`)
-			  AND (o.state = 'pending' OR (o.state = 'failed' AND o.next_attempt_at <= ?))
+			WHERE o.account = ? AND o.kind IN (`+ph+`) AND o.state IN ('pending', 'failed')
+			  AND (o.state = 'pending' OR o.next_attempt_at <= ?)
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key = o.target_key AND p.id < o.id AND `+blocking+`)
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.target_key2 = o.target_key AND p.id < o.id AND `+blocking+`)
 			  AND (o.target_key2 IS NULL OR (

@@ -16,7 +16,7 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
-func openTest(t *testing.T) (*DB, *clock.Fake) {
+func openTest(t testing.TB) (*DB, *clock.Fake) {
 	t.Helper()
 	c := clock.NewFake(t0)
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "holdover.db"), WithClock(c))
