@@ -29,6 +29,7 @@
 # Extra flags after "--" go to the test (see bench/files_test.go), e.g.
 #   bench/files.sh -- -files 500 -runs 1 -links loopback
 #   bench/files.sh -- -rtt 100ms -big-file-mb 0 -latency-runs 11
+#   bench/files.sh quick -- -links loopback -perf /tmp/perf   (holdover under perf record)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

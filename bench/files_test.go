@@ -37,6 +37,7 @@ var (
 	flagLatRuns     = flag.Int("latency-runs", 5, "files step (d): local writes timed until on the server, with the daemon running")
 	flagLatKB       = flag.Int("latency-kb", 100, "files step (d): size of each file written")
 	flagDepthInf    = flag.Bool("depth-infinity", false, "files: Apache answers PROPFIND depth infinity (DavDepthInfinity On; off by default, as in Apache)")
+	flagSkipUp      = flag.Bool("skip-up", false, "files: skip step (a) folder → empty server, the longest (steps (b) and (c) then go on from the other initial sync)")
 	flagBigFileMB   = flag.Int("big-file-mb", 2048, "files: size of the single file synced up and down for holdover's RSS, in MB (0: skip)")
 )
 
@@ -75,6 +76,11 @@ func TestFilesBenchmark(t *testing.T) {
 	}
 	if gnuTime == "" {
 		shout(t, "GNU time (Debian package time) not installed: apt-get install time; peak RSS is then only an upper bound (marked <=)")
+	}
+	if *flagPerf != "" {
+		if err := os.MkdirAll(*flagPerf, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if *flagRuns < 1 || *flagRuns%2 == 0 {
 		t.Fatalf("-runs %d: want an odd number (the median is a run)", *flagRuns)
@@ -161,18 +167,20 @@ func TestFilesBenchmark(t *testing.T) {
 				return copyTree(treeDir, p.server, o)
 			})
 		}))
-		tb.rows = append(tb.rows, b.step(cmpRow{name: "(a) initial, folder → empty server", tag: "(a) up", goal: goalFilesInitial}, func(i int) {
-			*tree = *generated.clone()
-			b.fresh(fmt.Sprintf("%s-a-up-%d", link, i), func(p filesPair) error {
-				if err := emptyDir(p.server, o); err != nil {
-					return err
-				}
-				if err := os.RemoveAll(p.local); err != nil {
-					return err
-				}
-				return copyTree(treeDir, p.local, owner{})
-			})
-		}))
+		if !*flagSkipUp {
+			tb.rows = append(tb.rows, b.step(cmpRow{name: "(a) initial, folder → empty server", tag: "(a) up", goal: goalFilesInitial}, func(i int) {
+				*tree = *generated.clone()
+				b.fresh(fmt.Sprintf("%s-a-up-%d", link, i), func(p filesPair) error {
+					if err := emptyDir(p.server, o); err != nil {
+						return err
+					}
+					if err := os.RemoveAll(p.local); err != nil {
+						return err
+					}
+					return copyTree(treeDir, p.local, owner{})
+				})
+			}))
+		}
 		tb.rows = append(tb.rows, b.step(cmpRow{name: "(b) no-op resync", goal: goalFilesNoop}, nil))
 		tb.rows = append(tb.rows, b.step(cmpRow{name: fmt.Sprintf("(c) %d local edits + %d local new + %d server edits",
 			*flagLocalEdits, *flagLocalNew, *flagRemoteEdits), goal: goalFilesChange}, func(int) {
@@ -283,9 +291,14 @@ func (b *filesBench) step(row cmpRow, reset func(i int)) cmpRow {
 			reset(i)
 		}
 		time.Sleep(*flagSettle)
+		if *flagPerf != "" && b.link == "loopback" && i == *flagRuns-1 {
+			tag := strings.NewReplacer("(", "", ")", "", " ", "-").Replace(row.short())
+			b.h.perfOut = filepath.Join(*flagPerf, "files-"+tag+".perf")
+		}
 		b.proxy.Reset()
 		b.alog.skip()
 		hr := b.h.sync(t)
+		b.h.perfOut = ""
 		row.h = append(row.h, toolRun{run: hr, dav: b.proxy.Reset(), srv: b.alog.since()})
 		b.check("holdover", row.name, i)
 		if b.rc != nil {

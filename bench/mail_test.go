@@ -34,7 +34,7 @@ var (
 	// starts this long after the previous one.
 	flagSettle = flag.Duration("settle", 1100*time.Millisecond, "pause before each measured run")
 	flagBin    = flag.String("holdover-bin", "", "measure this holdover binary (absolute path) instead of building ./cmd/holdover")
-	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf; calendar, on loopback: cal-a.perf, cal-c.perf)")
+	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf; calendar, on loopback: cal-a.perf, cal-c.perf; files, the last run of each step on loopback: files-a-up.perf…)")
 )
 
 // TestMailBenchmark is issue 4's mail benchmark: holdover against mbsync
