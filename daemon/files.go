@@ -118,6 +118,18 @@ func CollectFilesStatus(ctx context.Context, cfg *config.Config, db *store.DB, a
 			return nil, err
 		}
 		s.PendingDown, s.LastError, s.Guard, s.Problems = root.PendingDown, root.LastError, root.Guard, root.Problems
+		// An upload the server refused for good is not synced, whatever
+		// the counts say: each is a problem until retried or cancelled.
+		dead, err := db.ListOutbox(ctx, store.OutboxFilter{Account: a.Name, State: store.OutboxDead})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range dead {
+			if p, ok := filesync.ActionPath(r); ok {
+				s.Problems = append(s.Problems, store.FileProblem{Path: p, Side: "remote",
+					Problem: fmt.Sprintf("not uploaded: %s (holdover outbox retry %d, or cancel)", r.LastError, r.ID)})
+			}
+		}
 		if !root.LastSyncAt.IsZero() {
 			s.LastSync = &root.LastSyncAt
 		}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/filesync"
@@ -341,4 +342,21 @@ func TestServerRenamesAreRenamedHereNotDownloaded(t *testing.T) {
 		want[fmt.Sprintf("new/f%d.txt", i)] = fmt.Sprintf("content old/f%d.txt", i)
 	}
 	e.sameTrees(t, want)
+}
+
+func TestWeakBaseETagsBecomeStrongFromTheNextListing(t *testing.T) {
+	e := newEnv(t)
+	e.writeLocal(t, "fresh.txt", "uploaded")
+	e.sync(t)
+	time.Sleep(1100 * time.Millisecond) // Apache's ETag turns strong a second after the write
+	e.sync(t)
+	r, ok, err := e.db.FileEntry(context.Background(), "work", "fresh.txt")
+	if err != nil || !ok || strings.HasPrefix(r.ETag, "W/") || r.ETag == "" {
+		t.Fatalf("base ETag %q after a listing (%v %v): want the strong form", r.ETag, ok, err)
+	}
+	e.writeLocal(t, "fresh.txt", "edited")
+	e.sync(t)
+	if got, _ := e.readRemote(t, "fresh.txt"); got != "edited" {
+		t.Fatalf("server has %q", got)
+	}
 }

@@ -100,6 +100,9 @@ func TestAFileTheServerRefusesIsReportedAndTheRestSyncs(t *testing.T) {
 	if _, ok := e.readLocal(t, "huge.iso"); !ok {
 		t.Fatal("the refused file is gone from the folder")
 	}
+	if p, ok := filesync.ActionPath(rows[0]); !ok || p != "huge.iso" {
+		t.Fatalf("ActionPath = %q, %v", p, ok)
+	}
 }
 
 // fullDisk fails every write once armed, as a full disk does.

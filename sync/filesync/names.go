@@ -40,6 +40,16 @@ func (p payload) bytes() []byte {
 	return b
 }
 
+// ActionPath returns the path a files action is about (ok false for an
+// action of another kind).
+func ActionPath(r store.OutboxRow) (string, bool) {
+	if !strings.HasPrefix(r.Kind, "file.") {
+		return "", false
+	}
+	p, err := parsePayload(r.Payload)
+	return shown(p.Path), err == nil
+}
+
 func parsePayload(b []byte) (payload, error) {
 	var p payload
 	if err := json.Unmarshal(b, &p); err != nil || p.Path == "" {

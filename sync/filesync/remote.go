@@ -105,6 +105,9 @@ func (e *Engine) pullRemote(ctx context.Context, force bool) (remoteResult, erro
 		}
 		return false
 	}
+	if err := e.strengthenETags(ctx, l, rows); err != nil {
+		return res, err
+	}
 	var mkdirs []string
 	var downloads []hsync.RemoteFile
 	for _, path := range l.order {
@@ -393,4 +396,40 @@ func (e *Engine) renameLocal(ctx context.Context, rows map[string]store.FileEntr
 		}
 	}
 	return out
+}
+
+// strengthenETags replaces weak base ETags with the strong form the
+// listing now shows for the same version. Apache hands out a weak ETag
+// for a second after a write (what an upload reads back), and a weak
+// base costs every later conditional request a wait and a PROPFIND
+// (connectors/webdav's weak-ETag rule).
+func (e *Engine) strengthenETags(ctx context.Context, l *listing, rows map[string]store.FileEntry) error {
+	var fix []store.FileEntry
+	for path, r := range rows {
+		f, ok := l.files[path]
+		if !ok || f.Dir || !strings.HasPrefix(r.ETag, "W/") || strings.HasPrefix(f.ETag, "W/") || !hsync.SameETag(f.ETag, r.ETag) {
+			continue
+		}
+		r.ETag = f.ETag
+		rows[path] = r
+		fix = append(fix, r)
+	}
+	if len(fix) == 0 {
+		return nil
+	}
+	return e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+		for _, r := range fix {
+			cur, ok, err := tx.FileEntry(ctx, e.opts.Account, r.Path)
+			if err != nil {
+				return err
+			}
+			if ok && hsync.SameETag(cur.ETag, r.ETag) && cur.ETag != r.ETag {
+				cur.ETag = r.ETag
+				if err := tx.PutFileEntry(ctx, cur); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
