@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -12,11 +13,16 @@ func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
 	if err := Run(context.Background(), Options{Out: &out, Version: "test"}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"status page: http://127.0.0.1:", "/login?code=", "INBOX", "imap   down", "smtp   down", "caldav down", "webdav down", "outbox: 8 waiting", "The relay received: \"Status report\" (once)", "in Archive",
+	for _, want := range []string{"status page: http://127.0.0.1:", "/login?code=", "INBOX", "imap   down", "smtp   down", "caldav down", "webdav down", "The relay received: \"Status report\" (once)", "in Archive",
 		"Budget review", "The calendar provider has \"Offsite planning\" (once)", "the mirror equals the provider",
 		"The files provider has your kickoff notes and trip plan", "yours as \"Budget 2027.conflict-"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// The queue during the outage: the actions wait (a worker may be
+	// trying one at that instant: "1 sending, 8 waiting"), none "failed".
+	if !regexp.MustCompile(`outbox: (1 sending, )?[89] waiting\n`).MatchString(out.String()) || strings.Contains(out.String(), "failed") {
+		t.Errorf("demo output lacks the waiting queue (outbox: 8 waiting):\n%s", out.String())
 	}
 }
