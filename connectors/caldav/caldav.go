@@ -97,9 +97,8 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 
+	password *davhttp.Password
 	mu       sync.Mutex
-	password string // cached from cfg.Password; "" until first fetched
-	havePW   bool
 	home     string // calendar home found by the last discovery ("" before)
 	// noCTag: every calendar had a sync-token at the last listing (or the
 	// engine says so), so the listing leaves out getctag.
@@ -135,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	c := &Client{cfg: cfg, base: base, http: hc, timeout: timeout}
+	c := &Client{cfg: cfg, base: base, http: hc, timeout: timeout, password: &davhttp.Password{Source: cfg.Password}}
 	start, err := c.resolve("/", startPath)
 	if err != nil {
 		return nil, fmt.Errorf("caldav: bad URL path: %w", err)
@@ -161,7 +160,7 @@ type request struct {
 // returned are classified.
 func (c *Client) do(ctx context.Context, op string, req request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		pw, fresh, err := c.getPassword(ctx, attempt > 0)
+		pw, fresh, err := c.password.Get(ctx, attempt > 0)
 		if err != nil {
 			return nil, hsync.Errorf(hsync.Auth, op, fmt.Errorf("password source: %w", err))
 		}
@@ -213,36 +212,6 @@ func (c *Client) send(ctx context.Context, req request, pw string) (*http.Respon
 // urlFor is the absolute URL of a canonical path.
 func (c *Client) urlFor(path string) string {
 	return c.base.Scheme + "://" + c.base.Host + path
-}
-
-// getPassword returns the cached password, or fetches it when there is
-// none or refetch is set; fresh reports whether it was just fetched.
-func (c *Client) getPassword(ctx context.Context, refetch bool) (pw string, fresh bool, err error) {
-	if c.cfg.Password == nil {
-		return "", true, nil
-	}
-	c.mu.Lock()
-	if c.havePW && !refetch {
-		pw := c.password
-		c.mu.Unlock()
-		return pw, false, nil
-	}
-	c.mu.Unlock()
-	pw, err = c.cfg.Password(ctx)
-	if err != nil {
-		return "", true, err
-	}
-	c.mu.Lock()
-	c.password, c.havePW = pw, true
-	c.mu.Unlock()
-	return pw, true, nil
-}
-
-// secret is the password in use, for scrubbing ("" when none is known).
-func (c *Client) secret() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.password
 }
 
 // cancelOnClose ends a request's timeout when its answer has been read.

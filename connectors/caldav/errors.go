@@ -20,7 +20,7 @@ func (c *Client) readStatusError(resp *http.Response) *statusError {
 
 // scrub removes the password from server text quoted in an error: no
 // server should echo it, but an error must never carry it.
-func (c *Client) scrub(s string) string { return davhttp.Scrub(s, c.secret()) }
+func (c *Client) scrub(s string) string { return c.password.Scrub(s) }
 
 // kindOfStatus classifies an HTTP status (see the package doc's table).
 func kindOfStatus(e *statusError) hsync.Kind { return davhttp.KindOfStatus(e) }

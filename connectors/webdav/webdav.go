@@ -66,7 +66,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,9 +114,7 @@ type Client struct {
 	// listings walk folder by folder from now on.
 	noInfinity atomic.Bool
 
-	mu       sync.Mutex
-	password string // cached from opts.Password; "" until first fetched
-	havePW   bool
+	password *davhttp.Password
 }
 
 var _ hsync.FileRemote = (*Client)(nil)
@@ -133,6 +130,7 @@ func New(opts Options) (*Client, error) {
 		base:     &url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host},
 		timeout:  opts.Timeout,
 		parallel: opts.Parallel,
+		password: &davhttp.Password{Source: opts.Password},
 	}
 	if c.timeout <= 0 {
 		c.timeout = 60 * time.Second
@@ -186,7 +184,7 @@ type request struct {
 // the 401 through. Errors returned are classified.
 func (c *Client) do(ctx context.Context, op string, req request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		pw, fresh, err := c.getPassword(ctx, attempt > 0)
+		pw, fresh, err := c.password.Get(ctx, attempt > 0)
 		if err != nil {
 			return nil, hsync.Errorf(hsync.Auth, op, fmt.Errorf("password source: %w", err))
 		}
@@ -201,7 +199,7 @@ func (c *Client) do(ctx context.Context, op string, req request) (*http.Response
 			davhttp.Drain(resp)
 			continue
 		}
-		if next, _, err := c.getPassword(ctx, true); err == nil && next != pw {
+		if next, _, err := c.password.Get(ctx, true); err == nil && next != pw {
 			davhttp.Drain(resp)
 			return nil, hsync.Errorf(hsync.Transient, op, errors.New("401 Unauthorized with a password that has changed since; the next try uses the new one"))
 		}
@@ -332,36 +330,8 @@ func (c *Client) urlFor(path string) string {
 	return c.base.Scheme + "://" + c.base.Host + path
 }
 
-// getPassword returns the cached password, or fetches it when there is
-// none or refetch is set; fresh reports whether it was just fetched.
-func (c *Client) getPassword(ctx context.Context, refetch bool) (pw string, fresh bool, err error) {
-	if c.opts.Password == nil {
-		return "", true, nil
-	}
-	c.mu.Lock()
-	if c.havePW && !refetch {
-		pw := c.password
-		c.mu.Unlock()
-		return pw, false, nil
-	}
-	c.mu.Unlock()
-	pw, err = c.opts.Password(ctx)
-	if err != nil {
-		return "", true, err
-	}
-	c.mu.Lock()
-	c.password, c.havePW = pw, true
-	c.mu.Unlock()
-	return pw, true, nil
-}
-
 // scrub removes the password from server text quoted in an error.
-func (c *Client) scrub(s string) string {
-	c.mu.Lock()
-	pw := c.password
-	c.mu.Unlock()
-	return davhttp.Scrub(s, pw)
-}
+func (c *Client) scrub(s string) string { return c.password.Scrub(s) }
 
 func (c *Client) timeoutText() string { return fmt.Sprintf("no progress within %v", c.timeout) }
 

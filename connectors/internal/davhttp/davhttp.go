@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode"
 
 	hsync "github.com/holdover/holdover/sync"
@@ -61,6 +62,49 @@ func ParseURL(name, raw string) (*url.URL, error) {
 	}
 	u.User = nil
 	return u, nil
+}
+
+// Password is a connector's password, fetched from its source when a
+// request first needs it and again when the server refuses the cached
+// one (a rotated secret is picked up without a restart). It is never
+// logged nor put in an error: Scrub removes it from server text.
+type Password struct {
+	Source func(context.Context) (string, error) // nil: no credentials are sent
+
+	mu   sync.Mutex
+	pw   string
+	have bool
+}
+
+// Get returns the cached password, or fetches it when there is none or
+// refetch is set; fresh reports whether it was just fetched.
+func (p *Password) Get(ctx context.Context, refetch bool) (pw string, fresh bool, err error) {
+	if p.Source == nil {
+		return "", true, nil
+	}
+	p.mu.Lock()
+	if p.have && !refetch {
+		pw := p.pw
+		p.mu.Unlock()
+		return pw, false, nil
+	}
+	p.mu.Unlock()
+	pw, err = p.Source(ctx)
+	if err != nil {
+		return "", true, err
+	}
+	p.mu.Lock()
+	p.pw, p.have = pw, true
+	p.mu.Unlock()
+	return pw, true, nil
+}
+
+// Scrub removes the password in use from server text quoted in an error.
+func (p *Password) Scrub(s string) string {
+	p.mu.Lock()
+	pw := p.pw
+	p.mu.Unlock()
+	return Scrub(s, pw)
 }
 
 // StatusError is an answer with a status the request did not expect.
