@@ -34,6 +34,7 @@ var (
 	// starts this long after the previous one.
 	flagSettle = flag.Duration("settle", 1100*time.Millisecond, "pause before each measured run")
 	flagBin    = flag.String("holdover-bin", "", "measure this holdover binary (absolute path) instead of building ./cmd/holdover")
+	flagPprof  = flag.String("pprof", "", "write a Go CPU profile of holdover's last (a) and (c) runs into this directory (a.pprof, c.pprof: go tool pprof -top bin/holdover DIR/a.pprof)")
 	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf; calendar, on loopback: cal-a.perf, cal-c.perf; files, the last run of each step on loopback: files-a-up.perf…)")
 )
 
@@ -117,9 +118,12 @@ func TestMailBenchmark(t *testing.T) {
 			if *flagPerf != "" && perf != "" && i == runs-1 {
 				h.perfOut = filepath.Join(*flagPerf, perf)
 			}
+			if *flagPprof != "" && perf != "" && i == runs-1 {
+				h.pprofOut = filepath.Join(*flagPprof, strings.TrimSuffix(perf, ".perf")+".pprof")
+			}
 			time.Sleep(*flagSettle)
 			hs = append(hs, h.sync(t))
-			h.perfOut = ""
+			h.perfOut, h.pprofOut = "", ""
 			if m != nil {
 				time.Sleep(*flagSettle)
 				ms = append(ms, m.sync(t))
@@ -142,8 +146,11 @@ func TestMailBenchmark(t *testing.T) {
 			checkCounts(t, "mbsync", m.counts(t), want)
 		}
 	}
-	if *flagPerf != "" {
-		if err := os.MkdirAll(*flagPerf, 0o755); err != nil {
+	for _, dir := range []string{*flagPerf, *flagPprof} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -196,6 +196,7 @@ type holdoverTool struct {
 	service  string   // what the account "bench" syncs: "mail", "calendar" or "files" (the line sync checks)
 	syncArgs []string // the command sync runs; nil is "sync --once"
 	perfOut  string   // when set, the next sync runs under perf record into this file
+	pprofOut string   // when set, the next sync writes a Go CPU profile here (HOLDOVER_CPUPROFILE)
 }
 
 // newHoldoverTool writes a config with one account, "bench", whose
@@ -248,7 +249,11 @@ func (h *holdoverTool) syncSampled(t *testing.T, every time.Duration) (run, rssS
 	if h.perfOut != "" {
 		argv = append([]string{"perf", "record", "-q", "-F", "997", "-g", "-o", h.perfOut, "--"}, argv...)
 	}
-	r, samples := measureSampled(t, h.env, every, argv...)
+	env := h.env
+	if h.pprofOut != "" {
+		env = append(slices.Clone(env), "HOLDOVER_CPUPROFILE="+h.pprofOut)
+	}
+	r, samples := measureSampled(t, env, every, argv...)
 	if !strings.Contains(r.Output, "bench: "+h.service+" ") || strings.Contains(r.Output, "bench: error") {
 		t.Fatalf("holdover %s did not report a clean pass:\n%s", strings.Join(args, " "), r.Output)
 	}

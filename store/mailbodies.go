@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -44,22 +45,46 @@ func (db *DB) FindMailBody(ctx context.Context, account, msgID string, size int6
 // chunks, and returns its id. A short or long read is ErrSizeMismatch and
 // stores nothing (the caller's transaction is rolled back).
 func (tx *Tx) InsertMailBody(ctx context.Context, account, msgID string, size int64, r io.Reader) (int64, error) {
-	res, err := tx.exec(ctx, `INSERT INTO mail_bodies (account, message_id, size, sha256, created_at) VALUES (?, ?, ?, x'', ?)`,
-		account, msgID, size, tx.now)
+	return tx.insertMailBody(ctx, account, msgID, size, nil, r)
+}
+
+// InsertMailBodySum is InsertMailBody for a caller that already hashed
+// the bytes (SHA-256) outside the transaction: the mail engine does, so
+// the writer spends no time on it. The sum is trusted; the size is still
+// checked.
+func (tx *Tx) InsertMailBodySum(ctx context.Context, account, msgID string, size int64, sum []byte, r io.Reader) (int64, error) {
+	if len(sum) != sha256.Size {
+		return 0, fmt.Errorf("store body %s: a SHA-256 sum has %d bytes, not %d", msgID, sha256.Size, len(sum))
+	}
+	return tx.insertMailBody(ctx, account, msgID, size, sum, r)
+}
+
+func (tx *Tx) insertMailBody(ctx context.Context, account, msgID string, size int64, sum []byte, r io.Reader) (int64, error) {
+	stored := sum
+	if stored == nil {
+		stored = []byte{} // set below, once the bytes are read
+	}
+	res, err := tx.execHot(ctx, `INSERT INTO mail_bodies (account, message_id, size, sha256, created_at) VALUES (?, ?, ?, ?, ?)`,
+		account, msgID, size, stored, tx.now)
 	if err != nil {
 		return 0, fmt.Errorf("store body: %w", err)
 	}
 	id, _ := res.LastInsertId()
-	h := sha256.New()
+	var h hash.Hash
+	if sum == nil {
+		h = sha256.New()
+	}
 	// Most messages fit in one small chunk: size the buffer to the body.
 	buf := make([]byte, min(max(size, 0)+1, BodyChunkSize))
 	var total int64
 	for seq := 0; ; seq++ {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
-			h.Write(buf[:n])
+			if h != nil {
+				h.Write(buf[:n])
+			}
 			total += int64(n)
-			if _, err := tx.exec(ctx, `INSERT INTO mail_body_chunks (body_id, seq, data) VALUES (?, ?, ?)`, id, seq, buf[:n]); err != nil {
+			if _, err := tx.execHot(ctx, `INSERT INTO mail_body_chunks (body_id, seq, data) VALUES (?, ?, ?)`, id, seq, buf[:n]); err != nil {
 				return 0, fmt.Errorf("store body chunk: %w", err)
 			}
 		}
@@ -73,6 +98,9 @@ func (tx *Tx) InsertMailBody(ctx context.Context, account, msgID string, size in
 	if total != size {
 		return 0, fmt.Errorf("store body %s: %w (announced %d, got %d)", msgID, ErrSizeMismatch, size, total)
 	}
+	if h == nil {
+		return id, nil
+	}
 	if _, err := tx.exec(ctx, `UPDATE mail_bodies SET sha256 = ? WHERE id = ?`, h.Sum(nil), id); err != nil {
 		return 0, fmt.Errorf("store body: %w", err)
 	}
@@ -81,7 +109,7 @@ func (tx *Tx) InsertMailBody(ctx context.Context, account, msgID string, size in
 
 // IndexMailBody adds a body to the full-text index.
 func (tx *Tx) IndexMailBody(ctx context.Context, bodyID int64, subject, from, to, text string) error {
-	_, err := tx.exec(ctx, `INSERT INTO mail_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`,
+	_, err := tx.execHot(ctx, `INSERT INTO mail_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`,
 		bodyID, subject, from, to, text)
 	if err != nil {
 		return fmt.Errorf("index body %d: %w", bodyID, err)

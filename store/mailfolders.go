@@ -113,7 +113,7 @@ func (tx *Tx) SetMailFolderVerified(ctx context.Context, id int64) error {
 // SetMailFolderSyncedUID moves a folder's listing watermark after a batch
 // of listed messages is stored.
 func (tx *Tx) SetMailFolderSyncedUID(ctx context.Context, id int64, uid uint32) error {
-	_, err := tx.exec(ctx, `UPDATE mail_folders SET synced_uid = max(synced_uid, ?) WHERE id = ?`, uid, id)
+	_, err := tx.execHot(ctx, `UPDATE mail_folders SET synced_uid = max(synced_uid, ?) WHERE id = ?`, uid, id)
 	if err != nil {
 		return fmt.Errorf("record folder %d progress: %w", id, err)
 	}

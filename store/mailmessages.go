@@ -72,7 +72,7 @@ func (tx *Tx) InsertMailMessage(ctx context.Context, m MailMessage) (int64, erro
 	if m.Seen() {
 		seen = 1
 	}
-	res, err := tx.exec(ctx, `INSERT INTO mail_messages (folder_id, uid, remote_folder_id, remote_uid, body_id, message_id, size, internal_date, date, flags, seen, modseq, subject, from_addr, to_addr, cc_addr)
+	res, err := tx.execHot(ctx, `INSERT INTO mail_messages (folder_id, uid, remote_folder_id, remote_uid, body_id, message_id, size, internal_date, date, flags, seen, modseq, subject, from_addr, to_addr, cc_addr)
 		VALUES (?1, ?2, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 		ON CONFLICT (remote_folder_id, remote_uid) DO UPDATE SET body_id = excluded.body_id, flags = excluded.flags, seen = excluded.seen, modseq = excluded.modseq`,
 		m.FolderID, m.UID, m.BodyID, m.MessageID, m.Size, m.InternalDate.UnixMilli(), millisOrNil(m.Date), joinFlags(m.Flags), seen, m.ModSeq,
@@ -90,7 +90,7 @@ func (tx *Tx) SetMailFlags(ctx context.Context, folderID int64, uid uint32, flag
 	if hasFlag(flags, `\Seen`) {
 		seen = 1
 	}
-	res, err := tx.exec(ctx, `UPDATE mail_messages SET flags = ?, seen = ?, modseq = max(modseq, ?) WHERE remote_folder_id = ? AND remote_uid = ?`,
+	res, err := tx.execHot(ctx, `UPDATE mail_messages SET flags = ?, seen = ?, modseq = max(modseq, ?) WHERE remote_folder_id = ? AND remote_uid = ?`,
 		joinFlags(flags), seen, modseq, folderID, uid)
 	if err != nil {
 		return false, fmt.Errorf("set flags uid %d: %w", uid, err)

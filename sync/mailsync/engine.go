@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	gosync "sync"
 
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -61,6 +62,10 @@ type Options struct {
 	// A batch is committed after this many messages or spooled bytes.
 	BatchMessages int
 	BatchBytes    int64
+	// Connections bounds the sessions a pass uses at once, its own
+	// included: a download of more than one batch runs on up to this many
+	// (see fetch.go). 0 means 3; 1 keeps every pass on one connection.
+	Connections int
 }
 
 // Progress reports a folder's download progress.
@@ -103,6 +108,9 @@ type Engine struct {
 	opts   Options
 	log    *slog.Logger
 	remote hsync.MailRemote
+
+	lanesMu   gosync.Mutex
+	idleLanes []hsync.MailRemote // see lanes.go
 }
 
 // New returns an engine; it connects on first use.
@@ -112,6 +120,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 16 << 20
+	}
+	if opts.Connections <= 0 {
+		opts.Connections = 3
 	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
@@ -125,6 +136,7 @@ func New(opts Options) *Engine {
 
 // Close drops the connection.
 func (e *Engine) Close() error {
+	e.closeLanes()
 	if e.remote == nil {
 		return nil
 	}
@@ -161,6 +173,7 @@ func (e *Engine) fail(err error) error {
 // no message uses any more.
 func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 	var st Stats
+	defer e.closeLanes()
 	reused := e.remote != nil
 	r, err := e.session(ctx)
 	if err != nil {
@@ -207,6 +220,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 
 // SyncFolder syncs one folder (after an IDLE notification, say).
 func (e *Engine) SyncFolder(ctx context.Context, name string) (Stats, error) {
+	defer e.closeLanes()
 	r, err := e.session(ctx)
 	if err != nil {
 		return Stats{}, err

@@ -129,7 +129,7 @@ func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.M
 			sel.HighestModSeq = min(sel.HighestModSeq, held-1)
 		}
 	}
-	return sel, e.fetchNew(ctx, r, f, d.missing, st)
+	return sel, e.fetchNew(ctx, r, f, sel.UIDValidity, d.missing, st)
 }
 
 // listAbove is the incremental listing of a folder whose UIDVALIDITY is

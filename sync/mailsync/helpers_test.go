@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -102,17 +103,29 @@ func (s *server) folders(t *testing.T) []string {
 }
 
 // countingRemote counts what the engine asks of the server and can fail
-// on demand: a decorator, the wrapped connector is untouched.
+// on demand: a decorator, the wrapped connector is untouched. Every
+// session of an engine (a download may use several) shares one counter.
 type countingRemote struct {
 	hsync.MailRemote
+	c *counters
+}
+
+// counters are shared by an engine's sessions. Tests read and set the
+// fields between passes; during one, sessions use them under mu.
+type counters struct {
+	mu         gosync.Mutex
+	dials      int
 	bodies     int
 	failBodies int    // fail FetchBodies after this many bodies (0: never)
 	beforeUIDs func() // called before each full UID listing, when set
 }
 
 func (c *countingRemote) UIDs(ctx context.Context) ([]uint32, error) {
-	if c.beforeUIDs != nil {
-		c.beforeUIDs()
+	c.c.mu.Lock()
+	before := c.c.beforeUIDs
+	c.c.mu.Unlock()
+	if before != nil {
+		before()
 	}
 	return c.MailRemote.UIDs(ctx)
 }
@@ -121,10 +134,13 @@ var errInjected = hsync.Errorf(hsync.Transient, "injected", fmt.Errorf("connecti
 
 func (c *countingRemote) FetchBodies(ctx context.Context, uids []uint32, fn func(uint32, int64, io.Reader) error) error {
 	return c.MailRemote.FetchBodies(ctx, uids, func(uid uint32, size int64, r io.Reader) error {
-		if c.failBodies > 0 && c.bodies >= c.failBodies {
+		c.c.mu.Lock()
+		if c.c.failBodies > 0 && c.c.bodies >= c.c.failBodies {
+			c.c.mu.Unlock()
 			return errInjected
 		}
-		c.bodies++
+		c.c.bodies++
+		c.c.mu.Unlock()
 		return fn(uid, size, r)
 	})
 }
@@ -134,7 +150,7 @@ type fixture struct {
 	cfg    imapconn.Config
 	db     *store.DB
 	eng    *mailsync.Engine
-	remote *countingRemote
+	remote *counters
 }
 
 func newFixture(t *testing.T, srv *server) *fixture {
@@ -162,20 +178,33 @@ func newFixtureCfg(t *testing.T, cfg imapconn.Config) *fixture {
 
 // engine builds an engine whose sessions go through a countingRemote.
 func (f *fixture) engine(t *testing.T, batch int) *mailsync.Engine {
-	f.remote = &countingRemote{}
+	return f.engineWith(t, mailsync.Options{BatchMessages: batch}, nil)
+}
+
+// engineWith is engine with more options; refuse, when set, is asked
+// before each dial (with the count of dials so far) and may refuse it.
+func (f *fixture) engineWith(t *testing.T, opts mailsync.Options, refuse func(n int) error) *mailsync.Engine {
+	f.remote = &counters{}
 	cfg := f.cfg
-	eng := mailsync.New(mailsync.Options{
-		Account: "work", DB: f.db, SpoolDir: t.TempDir(), BatchMessages: batch,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Dial: func(ctx context.Context) (hsync.MailRemote, error) {
-			s, err := imapconn.Dial(ctx, cfg)
-			if err != nil {
+	opts.Account, opts.DB, opts.SpoolDir = "work", f.db, t.TempDir()
+	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opts.Dial = func(ctx context.Context) (hsync.MailRemote, error) {
+		f.remote.mu.Lock()
+		n := f.remote.dials
+		f.remote.dials++
+		f.remote.mu.Unlock()
+		if refuse != nil {
+			if err := refuse(n); err != nil {
 				return nil, err
 			}
-			f.remote.MailRemote = s
-			return f.remote, nil
-		},
-	})
+		}
+		s, err := imapconn.Dial(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &countingRemote{MailRemote: s, c: f.remote}, nil
+	}
+	eng := mailsync.New(opts)
 	t.Cleanup(func() { eng.Close() })
 	return eng
 }

@@ -64,6 +64,7 @@ const verifyAttempts = 3
 // Verify runs a normal pass of every folder, then compares each with the
 // server in full (see the comment above VerifyMode).
 func (e *Engine) Verify(ctx context.Context, mode VerifyMode) (VerifyReport, error) {
+	defer e.closeLanes()
 	rep := VerifyReport{Repaired: mode == Repair}
 	r, err := e.session(ctx)
 	if err != nil {
@@ -290,7 +291,7 @@ func (e *Engine) repair(ctx context.Context, r hsync.MailRemote, f store.MailFol
 	if err != nil {
 		return err
 	}
-	if err := e.fetchNew(ctx, r, f, c.missing, st); err != nil {
+	if err := e.fetchNew(ctx, r, f, f.UIDValidity, c.missing, st); err != nil {
 		return errors.Join(fmt.Errorf("fetch missing messages of %s", f.Name), err)
 	}
 	return nil
