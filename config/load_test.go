@@ -33,10 +33,11 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		Accounts: []Account{{
 			Name: "home",
 			Mail: &Mail{
-				IMAP:     &Server{Host: "imap.example.com", Port: 993, TLS: "tls", Username: "me", Secret: Secret{PasswordEnv: "PW"}},
-				SaveSent: "auto",
-				Folders:  Folders{Include: []string{"*"}},
-				Idle:     []string{"INBOX"},
+				IMAP:        &Server{Host: "imap.example.com", Port: 993, TLS: "tls", Username: "me", Secret: Secret{PasswordEnv: "PW"}},
+				SaveSent:    "auto",
+				Folders:     Folders{Include: []string{"*"}},
+				Idle:        []string{"INBOX"},
+				Connections: 3,
 			},
 		}},
 		Sync: Sync{Interval: 5 * time.Minute, Verify: 24 * time.Hour},

@@ -65,6 +65,9 @@ type Mail struct {
 	// Idle lists the folders watched with IMAP IDLE (push); the others
 	// are polled every sync.interval.
 	Idle []string `yaml:"idle"`
+	// Connections bounds the IMAP sessions one sync pass may use at once
+	// for a large download (the initial sync); 1 keeps it to one.
+	Connections int `yaml:"connections"`
 	// Local is how local mail apps log in to holdover's SMTP submission
 	// endpoint (listen.smtp) to send as this account.
 	Local *LocalAuth `yaml:"local,omitempty"`

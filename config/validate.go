@@ -367,6 +367,12 @@ func (v *validator) checkMail(m *Mail, l loc) {
 	if len(m.Idle) == 0 && m.IMAP != nil {
 		m.Idle = []string{"INBOX"}
 	}
+	switch {
+	case m.Connections == 0:
+		m.Connections = 3
+	case m.Connections < 1 || m.Connections > 8:
+		v.errorf(l.sub("connections"), "connections must be between 1 and 8 (servers limit connections per user: Dovecot allows 10 by default, Gmail 15)")
+	}
 	for i, f := range m.Idle {
 		if strings.TrimSpace(f) == "" {
 			v.errorf(l.sub("idle").index(i), "empty folder name")

@@ -199,6 +199,11 @@ accounts:
 			want: []wantErr{{1, "sync.verify", "10m0s is too short: the minimum is 1h0m0s (0 turns periodic verification off)"}},
 		},
 		{
+			name: "too many mail connections",
+			yaml: "accounts: [{name: a, mail: {connections: 20, imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "accounts[0].mail.connections", "connections must be between 1 and 8 (servers limit connections per user: Dovecot allows 10 by default, Gmail 15)"}},
+		},
+		{
 			name: "empty file has no accounts",
 			yaml: "# nothing yet\n",
 			want: []wantErr{{0, "accounts", "no accounts configured"}},

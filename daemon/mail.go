@@ -37,7 +37,8 @@ func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog
 	filter.Exclude = acct.Mail.Folders.Exclude
 	eng := mailsync.New(mailsync.Options{
 		Account: acct.Name, DB: db, SpoolDir: spool, Log: log, Progress: progress, Filter: filter,
-		Dial: func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, icfg) },
+		Connections: acct.Mail.Connections,
+		Dial:        func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, icfg) },
 	})
 	idle := func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, icfg) }
 	return eng, idle, nil
