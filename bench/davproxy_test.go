@@ -36,6 +36,7 @@ type delayProxy struct {
 	ln     net.Listener
 	target string
 	oneWay time.Duration
+	proto  string // "imap" counts IMAP commands; HTTP requests otherwise
 
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -75,6 +76,10 @@ func (s davStats) String() string {
 		hrefs := ""
 		if strings.HasSuffix(k, "calendar-multiget") {
 			hrefs = "; hrefs: " + runLengths(s.Multiget)
+		}
+		if s.Time[k] == 0 { // IMAP: commands are counted, not timed
+			kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+			continue
 		}
 		kinds = append(kinds, fmt.Sprintf("%d %s (%.0f ms each%s)", n, k, float64(s.Time[k])/float64(n)/float64(time.Millisecond), hrefs))
 	}
@@ -194,7 +199,14 @@ func (p *delayProxy) serve(client net.Conn) {
 	pr, pw := io.Pipe()
 	var kinds []string
 	parsed := make(chan struct{})
-	go func() { kinds = p.parseRequests(pr); close(parsed) }()
+	go func() {
+		if p.proto == "imap" {
+			p.countIMAP(pr)
+		} else {
+			kinds = p.parseRequests(pr)
+		}
+		close(parsed)
+	}()
 	done := make(chan time.Time, 2)
 	go func() { p.pipe(server, client, 2*p.oneWay, pw, &p.stats.BytesUp); pw.Close(); done <- time.Now() }()
 	go func() { p.pipe(client, server, 0, nil, &p.stats.BytesDown); done <- time.Now() }()
@@ -428,4 +440,45 @@ func (l *apacheLog) since() serverTime {
 		st.Count[kind]++
 	}
 	return st
+}
+
+// countIMAP counts the IMAP commands read from r by name ("UID FETCH",
+// "SELECT"…), skipping literals, so a run's line shows its round trips.
+// Commands are counted, not timed: one connection carries many.
+func (p *delayProxy) countIMAP(r io.Reader) {
+	defer io.Copy(io.Discard, r) // never block the copy
+	br := bufio.NewReader(r)
+	expectCmd := true // the next line starts a command (not a continuation)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if expectCmd {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kind := strings.ToUpper(f[1])
+				if kind == "UID" && len(f) >= 3 {
+					kind += " " + strings.ToUpper(f[2])
+				}
+				p.mu.Lock()
+				p.stats.Requests[kind]++
+				p.mu.Unlock()
+			}
+		}
+		// A literal {n} or {n+} at the end of the line: n bytes follow,
+		// then the command goes on.
+		expectCmd = true
+		t := strings.TrimRight(line, "\r\n")
+		if strings.HasSuffix(t, "}") {
+			if i := strings.LastIndexByte(t, '{'); i >= 0 {
+				if n, err := strconv.Atoi(strings.TrimSuffix(t[i+1:len(t)-1], "+")); err == nil {
+					if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+						return
+					}
+					expectCmd = false
+				}
+			}
+		}
+	}
 }

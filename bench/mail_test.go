@@ -38,8 +38,20 @@ var (
 	flagPerf   = flag.String("perf", "", "record holdover's last (a) and (c) runs with `perf record -g` into this directory (a.perf, c.perf; calendar, on loopback: cal-a.perf, cal-c.perf; files, the last run of each step on loopback: files-a-up.perf…)")
 )
 
-// TestMailBenchmark is issue 4's mail benchmark: holdover against mbsync
-// on the same Dovecot mailbox. Run it with bench/mail.sh [messages].
+// Issue 14's goals for the mail benchmark.
+const (
+	goalMailInitialFastest = 0.5 // (a) on loopback: holdover's median over mbsync's fastest run
+	goalMailInitialDelayed = 0.7 // (a) over the delayed link: holdover's median over mbsync's
+	goalMailChange         = 1.0 // (c): holdover's median over mbsync's
+	goalMailNoopLoopback   = 50 * time.Millisecond
+	goalMailNoopDelayed    = 300 * time.Millisecond
+	goalMailRSSKB          = 60 << 10
+)
+
+// TestMailBenchmark is the mail benchmark (issues 4 and 14): holdover
+// against mbsync on a generated mailbox in a throwaway Dovecot, on
+// loopback and through a delaying proxy (-links, -rtt), each step run by
+// the two tools in turn. Run it with bench/mail.sh [messages].
 func TestMailBenchmark(t *testing.T) {
 	if os.Getenv("HOLDOVER_BENCH") != "1" {
 		t.Skip("mail benchmark: runs only with HOLDOVER_BENCH=1 (bench/mail.sh sets it)")
@@ -56,6 +68,13 @@ func TestMailBenchmark(t *testing.T) {
 	if gnuTime == "" {
 		msg := "GNU time (Debian package time) not installed: apt-get install time; peak RSS is then only an upper bound (marked <=)"
 		shout(t, msg)
+	}
+	var links []string
+	for _, l := range strings.Split(*flagLinks, ",") {
+		if l != "loopback" && l != "delayed" {
+			t.Fatalf("-links: %q: want loopback or delayed", l)
+		}
+		links = append(links, l)
 	}
 	n := *flagMsgs
 	nAttach := min(*flagAttach, *flagAttach*n/10000+1)
@@ -94,58 +113,6 @@ func TestMailBenchmark(t *testing.T) {
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
-
-	// fresh gives each tool a new, empty local store: every initial-sync
-	// run starts from nothing.
-	var h *holdoverTool
-	var m *mbsyncTool
-	fresh := func(name string, include []string, patterns string) {
-		h = newHoldover(t, bin, filepath.Join(tmp, name, "holdover"), d, include)
-		if haveMbsync {
-			m = newMbsync(t, filepath.Join(tmp, name, "mbsync"), d, patterns)
-		}
-	}
-	var rows []row
-	// step runs both tools runs times, alternating so that disk noise hits
-	// both alike, and keeps the median run of each; reset, when set, runs
-	// before each round.
-	step := func(name string, runs int, reset func(i int), perf string) {
-		var hs, ms []run
-		for i := 0; i < runs; i++ {
-			if reset != nil {
-				reset(i)
-			}
-			if *flagPerf != "" && perf != "" && i == runs-1 {
-				h.perfOut = filepath.Join(*flagPerf, perf)
-			}
-			if *flagPprof != "" && perf != "" && i == runs-1 {
-				h.pprofOut = filepath.Join(*flagPprof, strings.TrimSuffix(perf, ".perf")+".pprof")
-			}
-			time.Sleep(*flagSettle)
-			hs = append(hs, h.sync(t))
-			h.perfOut, h.pprofOut = "", ""
-			if m != nil {
-				time.Sleep(*flagSettle)
-				ms = append(ms, m.sync(t))
-			}
-		}
-		r := row{name: name, h: median(hs), all: hs}
-		t.Logf("holdover %s: %s; wall %s (of %s), user %v, sys %v, maxRSS %d KB, wrote %.0f MB", name, summary(r.h.Output, "mail"), fmtWall(r.h.Wall), walls(hs),
-			r.h.User.Round(time.Millisecond), r.h.Sys.Round(time.Millisecond), r.h.MaxRSSKB, r.h.WrittenMB)
-		if m != nil {
-			mr := median(ms)
-			r.m = &mr
-			t.Logf("mbsync   %s: wall %s (of %s), user %v, sys %v, maxRSS %d KB, wrote %.0f MB", name, fmtWall(mr.Wall), walls(ms),
-				mr.User.Round(time.Millisecond), mr.Sys.Round(time.Millisecond), mr.MaxRSSKB, mr.WrittenMB)
-		}
-		rows = append(rows, r)
-	}
-	verify := func(want mailStats) {
-		checkCounts(t, "holdover", h.counts(t), want)
-		if m != nil {
-			checkCounts(t, "mbsync", m.counts(t), want)
-		}
-	}
 	for _, dir := range []string{*flagPerf, *flagPprof} {
 		if dir == "" {
 			continue
@@ -154,23 +121,96 @@ func TestMailBenchmark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-
-	step(fmt.Sprintf("(a) initial sync, %d msg", n), *flagInitial, func(i int) { fresh(fmt.Sprintf("initial-%d", i), nil, "*") }, "a.perf")
-	verify(want)
-	step("(b) no-op resync", *flagNoop, nil, "")
-	// Each (c) round gets its own change set, applied once for both tools.
-	changes := func(int) { applyChanges(t, d, g, folderCounts(n), *flagFlags, *flagNew) }
-	step(fmt.Sprintf("(c) %d flags + %d new", *flagFlags, *flagNew), *flagChange, changes, "c.perf")
-	verify(serverCounts(t, d))
-	for _, r := range rows[2].all {
-		if !strings.Contains(r.Output, fmt.Sprintf(" %d new (", *flagNew)) || !strings.Contains(r.Output, fmt.Sprintf(", %d flag changes", *flagFlags)) {
-			t.Errorf("holdover (c) did not report %d new messages and %d flag changes: %s", *flagNew, *flagFlags, summary(r.Output, "mail"))
-		}
+	proxy, err := newDelayProxy(fmt.Sprintf("127.0.0.1:%d", d.Port), *flagRTT/2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	synced, syncedM := h, m
+	defer proxy.Close()
+	proxy.proto = "imap"
+
+	var tables []cmpTable
+	var synced *holdoverTool
+	var syncedM *mbsyncTool
+	for _, link := range links {
+		tb := cmpTable{link: "loopback", ref: "mbsync"}
+		port := d.Port
+		if link == "delayed" {
+			tb.link, tb.delayed, port = fmt.Sprintf("%v RTT (delaying proxy)", *flagRTT), true, proxy.Port()
+		}
+		// fresh gives each tool a new, empty local store: every
+		// initial-sync run starts from nothing.
+		var h *holdoverTool
+		var m *mbsyncTool
+		fresh := func(name string) {
+			dir := filepath.Join(tmp, link+"-"+name)
+			h = newHoldover(t, bin, filepath.Join(dir, "holdover"), d, port, nil)
+			if haveMbsync {
+				m = newMbsync(t, filepath.Join(dir, "mbsync"), d, port, "*")
+			}
+		}
+		// step runs both tools in turn (holdover, mbsync, holdover…), so
+		// that disk and CPU noise hits both alike; reset, when set, runs
+		// before each round.
+		step := func(name string, runs int, goal float64, reset func(i int), perf string) cmpRow {
+			row := cmpRow{name: name, goal: goal}
+			for i := 0; i < runs; i++ {
+				if reset != nil {
+					reset(i)
+				}
+				last := i == runs-1 && !tb.delayed && perf != ""
+				if *flagPerf != "" && last {
+					h.perfOut = filepath.Join(*flagPerf, perf)
+				}
+				if *flagPprof != "" && last {
+					h.pprofOut = filepath.Join(*flagPprof, strings.TrimSuffix(perf, ".perf")+".pprof")
+				}
+				time.Sleep(*flagSettle)
+				proxy.Reset()
+				hr := h.sync(t)
+				h.perfOut, h.pprofOut = "", ""
+				row.h = append(row.h, toolRun{run: hr, dav: proxy.Reset()})
+				if m != nil {
+					time.Sleep(*flagSettle)
+					mr := m.sync(t)
+					row.v = append(row.v, toolRun{run: mr, dav: proxy.Reset()})
+				}
+			}
+			t.Logf("%s, %s: holdover %s; wall %s; mbsync wall %s", tb.link, name, summary(row.h[len(row.h)-1].Output, "mail"),
+				walls(row.runs(false)), walls(row.runs(true)))
+			tb.rows = append(tb.rows, row)
+			return row
+		}
+		verify := func(want mailStats) {
+			checkCounts(t, "holdover", h.counts(t), want)
+			if m != nil {
+				checkCounts(t, "mbsync", m.counts(t), want)
+			}
+		}
+
+		goalA := goalMailInitialFastest
+		if tb.delayed {
+			goalA = goalMailInitialDelayed
+		}
+		step(fmt.Sprintf("(a) initial sync, %d msg", n), *flagInitial, goalA, func(i int) { fresh(fmt.Sprintf("initial-%d", i)) }, "a.perf")
+		verify(want)
+		step("(b) no-op resync", *flagNoop, 0, nil, "")
+		// Each (c) round gets its own change set, applied once for both
+		// tools.
+		changes := func(int) { applyChanges(t, d, g, folderCounts(n), *flagFlags, *flagNew) }
+		c := step(fmt.Sprintf("(c) %d flags + %d new", *flagFlags, *flagNew), *flagChange, goalMailChange, changes, "c.perf")
+		want = serverCounts(t, d)
+		verify(want)
+		for _, r := range c.runs(false) {
+			if !strings.Contains(r.Output, fmt.Sprintf(" %d new (", *flagNew)) || !strings.Contains(r.Output, fmt.Sprintf(", %d flag changes", *flagFlags)) {
+				t.Errorf("holdover (c) did not report %d new messages and %d flag changes: %s", *flagNew, *flagFlags, summary(r.Output, "mail"))
+			}
+		}
+		tables = append(tables, tb)
+		synced, syncedM = h, m
+	}
 
 	// A folder whose one big message carries a 50 MB attachment, synced
-	// by each tool alone into a fresh store.
+	// by holdover alone into a fresh store, on loopback: memory stays flat.
 	bigDir, err := mkFolder(d.MailDir, ".Big", o)
 	if err != nil {
 		t.Fatal(err)
@@ -186,23 +226,93 @@ func TestMailBenchmark(t *testing.T) {
 		t.Fatal(err)
 	}
 	warmUp(t, d, []string{"Big"})
-	step(fmt.Sprintf("%d MB attachment", *flagBigMB), 1, func(int) { fresh("big", []string{"Big"}, "Big") }, "")
-	verify(mailStats{"Big": {Messages: 6, Unread: 1}})
+	big := newHoldover(t, bin, filepath.Join(tmp, "big", "holdover"), d, d.Port, []string{"Big"})
+	time.Sleep(*flagSettle)
+	bigRun := big.sync(t)
+	checkCounts(t, "holdover", big.counts(t), mailStats{"Big": {Messages: 6, Unread: 1}})
 
-	fmt.Print(table(rows))
+	fmt.Printf("\nmail benchmark: %d messages (%.0f MB) in %d folders; %s; %s\n", n, mb(genBytes), len(benchFolders), version("dovecot", "--version"), version("mbsync", "--version"))
+	fmt.Printf("wall: min/median/max of the runs, holdover and mbsync in turn; maxRSS: the largest of the runs; ratio: of the medians.\n")
+	fmt.Printf("Noisy: 2 cores shared with Dovecot, which serves both tools; mbsync's runs stall on fsync on this disk, so (a) is also compared with its fastest run.\n")
+	for _, tb := range tables {
+		fmt.Print(tb.String())
+		fmt.Print(mailPairs(tb))
+	}
+	fmt.Printf("\n%d MB attachment, holdover alone: wall %s, maxRSS %s\n", *flagBigMB, fmtWall(bigRun.Wall), rssCol(bigRun))
 	fmt.Printf("sizes: generated mail %.0f MB; holdover data_dir after (c) %.0f MB (%s); mbsync maildir after (c) %.0f MB\n",
 		mb(genBytes), mb(dirSize(synced.dataDir)), filesIn(synced.dataDir), mbsyncSize(syncedM))
-
+	fmt.Print(mailVerdicts(tables, bigRun))
 	if *flagPerf != "" {
-		fmt.Printf("perf: holdover's last (a) and (c) runs ran under perf record (their maxRSS is perf's or holdover's, whichever is larger): perf report -i %s/a.perf --no-children\n", *flagPerf)
+		fmt.Printf("perf: holdover's last (a) and (c) runs on loopback ran under perf record (their maxRSS is perf's or holdover's, whichever is larger): perf report -i %s/a.perf --no-children\n", *flagPerf)
+	}
+	if *flagPprof != "" {
+		fmt.Printf("pprof: holdover's last (a) and (c) runs on loopback: go tool pprof -top %s %s/a.pprof\n", bin, *flagPprof)
 	}
 }
 
-type row struct {
-	name string
-	h    run   // holdover's median run
-	all  []run // all of holdover's runs
-	m    *run  // mbsync's median run, nil without mbsync
+// mailPairs lists each step's runs pair by pair (holdover's over mbsync's
+// taken right after it), and holdover's median over mbsync's fastest.
+func mailPairs(tb cmpTable) string {
+	var b strings.Builder
+	for _, r := range tb.rows {
+		if len(r.v) == 0 {
+			continue
+		}
+		var pairs []string
+		for i := range min(len(r.h), len(r.v)) {
+			pairs = append(pairs, fmt.Sprintf("%.2f", r.h[i].Wall.Seconds()/r.v[i].Wall.Seconds()))
+		}
+		fmt.Fprintf(&b, "  %s pair ratios: %s; holdover's median over mbsync's fastest: %.2fx\n", r.short(), strings.Join(pairs, " "), fastestRatio(r))
+	}
+	return b.String()
+}
+
+// fastestRatio is holdover's median wall time over mbsync's fastest run.
+func fastestRatio(r cmpRow) float64 {
+	fastest := r.v[0].Wall
+	for _, x := range r.v {
+		fastest = min(fastest, x.Wall)
+	}
+	return median(r.runs(false)).Wall.Seconds() / fastest.Seconds()
+}
+
+func mailVerdicts(tables []cmpTable, big run) string {
+	var b strings.Builder
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	b.WriteString("\ngoals (issue 14): (a) <= 0.5x mbsync's fastest on loopback, <= 0.7x mbsync over the delayed link; (b) <= 0.05 s on loopback, <= 0.3 s delayed; (c) <= 1.0x mbsync; peak RSS <= 60 MB\n")
+	var maxRSS int64
+	for _, tb := range tables {
+		var parts []string
+		for _, r := range tb.rows {
+			for _, x := range r.h {
+				maxRSS = max(maxRSS, x.MaxRSSKB)
+			}
+			med := median(r.runs(false)).Wall
+			switch {
+			case strings.HasPrefix(r.name, "(b)"):
+				limit := goalMailNoopLoopback
+				if tb.delayed {
+					limit = goalMailNoopDelayed
+				}
+				parts = append(parts, fmt.Sprintf("(b) %s (%s)", verdict(med <= limit), fmtWall(med)))
+			case len(r.v) == 0:
+				parts = append(parts, r.short()+" n/a (no mbsync)")
+			case strings.HasPrefix(r.name, "(a)") && !tb.delayed:
+				parts = append(parts, fmt.Sprintf("(a) %s (%.2fx mbsync's fastest, %.2fx its median)", verdict(fastestRatio(r) <= r.goal), fastestRatio(r), r.ratio()))
+			default:
+				parts = append(parts, fmt.Sprintf("%s %s (%.2fx)", r.short(), verdict(r.ratio() <= r.goal), r.ratio()))
+			}
+		}
+		fmt.Fprintf(&b, "verdict, %s: %s\n", tb.link, strings.Join(parts, ", "))
+	}
+	maxRSS = max(maxRSS, big.MaxRSSKB)
+	fmt.Fprintf(&b, "verdict, memory: peak RSS %s (max %s; the 50 MB attachment %s)\n", verdict(maxRSS <= goalMailRSSKB), fmtRSS(maxRSS), fmtRSS(big.MaxRSSKB))
+	return b.String()
 }
 
 func mbsyncSize(m *mbsyncTool) float64 {
@@ -210,44 +320,4 @@ func mbsyncSize(m *mbsyncTool) float64 {
 		return 0
 	}
 	return mb(dirSize(m.dir))
-}
-
-// table formats the results and how they compare with issue 4's goals.
-func table(rows []row) string {
-	var b strings.Builder
-	line := func(cols ...string) {
-		fmt.Fprintf(&b, "%-30s %-14s %-16s %-12s %-14s %s\n", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
-	}
-	line("step", "holdover wall", "holdover maxRSS", "mbsync wall", "mbsync maxRSS", "ratio(wall)")
-	ratio := make([]float64, len(rows))
-	for i, r := range rows {
-		mw, mr, rt := "n/a", "n/a", "n/a"
-		if r.m != nil {
-			ratio[i] = r.h.Wall.Seconds() / r.m.Wall.Seconds()
-			mw, mr, rt = fmtWall(r.m.Wall), rssCol(*r.m), fmt.Sprintf("%.2fx", ratio[i])
-		}
-		line(r.name, fmtWall(r.h.Wall), rssCol(r.h), mw, mr, rt)
-	}
-	b.WriteString("goals: (a) <= 0.8x mbsync, (b) <= 0.15s, (c) <= 1.0x mbsync, RSS <= 60 MB and flat with a 50 MB attachment\n")
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "NOT met"
-	}
-	ratioGoal := func(i int, limit float64) string {
-		if rows[i].m == nil {
-			return "n/a (no mbsync)"
-		}
-		return fmt.Sprintf("%s (%.2fx)", verdict(ratio[i] <= limit), ratio[i])
-	}
-	var maxRSS int64
-	for _, r := range rows {
-		maxRSS = max(maxRSS, r.h.MaxRSSKB)
-	}
-	big, initial := rows[len(rows)-1].h.MaxRSSKB, rows[0].h.MaxRSSKB
-	fmt.Fprintf(&b, "verdict: (a) %s, (b) %s (%s), (c) %s, RSS %s (max %s; 50 MB attachment %s vs %s for (a))\n",
-		ratioGoal(0, 0.8), verdict(rows[1].h.Wall <= 150*time.Millisecond), fmtWall(rows[1].h.Wall), ratioGoal(2, 1.0),
-		verdict(maxRSS <= 60<<10 && big <= initial+10<<10), fmtRSS(maxRSS), fmtRSS(big), fmtRSS(initial))
-	return b.String()
 }

@@ -219,7 +219,9 @@ accounts:
 	return h
 }
 
-func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, include []string) *holdoverTool {
+// newHoldover is holdover syncing d's mailbox through port (d's own, or a
+// proxy's in front of it).
+func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, port int, include []string) *holdoverTool {
 	t.Helper()
 	folders := ""
 	if len(include) > 0 {
@@ -227,7 +229,7 @@ func newHoldover(t *testing.T, bin, dir string, d *testenv.Dovecot, include []st
 	}
 	account := fmt.Sprintf(`    mail:
       imap: {host: 127.0.0.1, port: %d, tls: none, username: %s, password_env: %s}
-%s`, d.Port, d.User, pwEnv, folders)
+%s`, port, d.User, pwEnv, folders)
 	return newHoldoverTool(t, bin, dir, "mail", account, []string{pwEnv + "=" + d.Password})
 }
 
@@ -294,7 +296,7 @@ type mbsyncTool struct {
 	cfg, dir string
 }
 
-func newMbsync(t *testing.T, dir string, d *testenv.Dovecot, patterns string) *mbsyncTool {
+func newMbsync(t *testing.T, dir string, d *testenv.Dovecot, port int, patterns string) *mbsyncTool {
 	t.Helper()
 	m := &mbsyncTool{cfg: filepath.Join(dir, "mbsyncrc"), dir: filepath.Join(dir, "mail")}
 	// isync 1.4 names: SSLType (TLSType is 1.5), Far/Near. AuthMechs LOGIN
@@ -322,7 +324,7 @@ Patterns %s
 Sync Pull
 Create Near
 SyncState *
-`, d.Port, d.User, d.Password, m.dir, m.dir, patterns)
+`, port, d.User, d.Password, m.dir, m.dir, patterns)
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -113,8 +113,12 @@ func (tb cmpTable) String() string {
 		if len(r.v) > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.ratio())
 		}
+		goal := fmt.Sprintf("<= %.1fx", r.goal)
+		if r.goal == 0 {
+			goal = "see verdict" // an absolute time, not a ratio
+		}
 		line(r.name, minMedMax(r.runs(false)), maxRSSCol(r.runs(false)), minMedMax(r.runs(true)), maxRSSCol(r.runs(true)),
-			ratio, fmt.Sprintf("<= %.1fx", r.goal))
+			ratio, goal)
 	}
 	server := ""
 	for _, r := range tb.rows {
@@ -122,8 +126,15 @@ func (tb cmpTable) String() string {
 			server = cmp.Or(server, x.srv.Server)
 		}
 	}
-	fmt.Fprintf(&b, "where the time goes (median runs; requests counted %s; %s's time from its log):\n",
-		map[bool]string{true: "by the proxy", false: "in " + server + "'s log"}[tb.delayed], server)
+	switch {
+	case server == "" && tb.delayed:
+		b.WriteString("where the time goes (median runs; requests counted by the proxy):\n")
+	case server == "":
+		b.WriteString("where the time goes (median runs):\n")
+	default:
+		fmt.Fprintf(&b, "where the time goes (median runs; requests counted %s; %s's time from its log):\n",
+			map[bool]string{true: "by the proxy", false: "in " + server + "'s log"}[tb.delayed], server)
+	}
 	tagWidth := 4
 	for _, r := range tb.rows {
 		tagWidth = max(tagWidth, len([]rune(r.short())))
@@ -138,8 +149,13 @@ func (tb cmpTable) String() string {
 			}
 			m := medianRun(tool.runs)
 			what := m.srv.String()
-			if tb.delayed {
+			switch {
+			case tb.delayed && m.srv.Server == "":
+				what = m.dav.String()
+			case tb.delayed:
 				what = fmt.Sprintf("%s; %s busy %.2fs", m.dav, m.srv.Server, m.srv.Busy.Seconds())
+			case m.srv.Server == "":
+				what = "no server log"
 			}
 			fmt.Fprintf(&b, "  %s %s wall %s = CPU %.2fs (user+sys, children included), wrote %.0f MB + %s\n", padRight(r.short(), tagWidth),
 				padRight(tool.name, max(10, len(tb.ref))), fmtWall(m.Wall), (m.User + m.Sys).Seconds(), m.WrittenMB, what)
