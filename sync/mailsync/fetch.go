@@ -43,6 +43,14 @@ type download struct {
 
 	claimed   []chan struct{} // closed when chunk i has claimed its messages
 	committed []chan struct{} // closed when chunk i is committed
+	// aborted is closed when a lane fails: the others stop at their next
+	// turn. It is not a context cancellation on purpose: cancelling
+	// closes a session in the middle of a FETCH, and go-imap's client
+	// (v2 beta.8) then races between its reader and the caller draining
+	// the literal. A lane finishes the command it is in (one batch at
+	// most) instead.
+	aborted   chan struct{}
+	abortOnce gosync.Once
 
 	claims map[bodyKey]*claim // used in claim order only
 	mu     gosync.Mutex       // guards st and prog
@@ -89,6 +97,7 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 		st:     st,
 		prog:   Progress{Account: e.opts.Account, Folder: f.Name, Total: len(uids)},
 	}
+	d.aborted = make(chan struct{})
 	d.claimed = make([]chan struct{}, len(d.chunks))
 	d.committed = make([]chan struct{}, len(d.chunks))
 	for i := range d.chunks {
@@ -101,18 +110,18 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 	take := func() (int, bool) {
 		nextMu.Lock()
 		defer nextMu.Unlock()
-		if next >= len(d.chunks) {
+		if next >= len(d.chunks) || d.stopped() {
 			return 0, false
 		}
 		next++
 		return next - 1, true
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	for lane := range lanes {
 		g.Go(func() error {
 			sess := r
 			if lane > 0 {
-				s, ok := e.laneFor(gctx, f.Name, validity)
+				s, ok := e.laneFor(ctx, f.Name, validity)
 				if !ok {
 					return nil // the other lanes take its chunks
 				}
@@ -123,9 +132,13 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 				if !ok {
 					break
 				}
-				if err := d.chunk(gctx, sess, i); err != nil {
+				if err := d.chunk(ctx, sess, i); err != nil {
+					d.abortOnce.Do(func() { close(d.aborted) })
 					if lane > 0 {
 						e.dropLane(sess)
+					}
+					if errors.Is(err, errAborted) {
+						return nil // another lane's error is the one to report
 					}
 					return err
 				}
@@ -146,7 +159,7 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 	if err := r.FetchMeta(ctx, d.chunks[i], func(m hsync.MessageMeta) error { metas = append(metas, m); return nil }); err != nil {
 		return err
 	}
-	if err := turn(ctx, d.claimed, i); err != nil {
+	if err := d.turn(ctx, d.claimed, i); err != nil {
 		return err
 	}
 	batch, err := d.claim(ctx, metas)
@@ -156,7 +169,7 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 	}
 	if len(batch) == 0 {
 		// Every message of the chunk was expunged since the listing.
-		if err := turn(ctx, d.committed, i); err != nil {
+		if err := d.turn(ctx, d.committed, i); err != nil {
 			return err
 		}
 		close(d.committed[i])
@@ -179,7 +192,7 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 			return err
 		}
 		if first {
-			if err := turn(ctx, d.committed, i); err != nil {
+			if err := d.turn(ctx, d.committed, i); err != nil {
 				spool.discard()
 				return err
 			}
@@ -195,14 +208,31 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 	return nil
 }
 
+// errAborted stops a lane after another one failed.
+var errAborted = errors.New("download aborted")
+
+func (d *download) stopped() bool {
+	select {
+	case <-d.aborted:
+		return true
+	default:
+		return false
+	}
+}
+
 // turn waits until chunk i-1 has passed the turnstile ch.
-func turn(ctx context.Context, ch []chan struct{}, i int) error {
+func (d *download) turn(ctx context.Context, ch []chan struct{}, i int) error {
+	if d.stopped() {
+		return errAborted
+	}
 	if i == 0 {
 		return nil
 	}
 	select {
 	case <-ch[i-1]:
 		return nil
+	case <-d.aborted:
+		return errAborted
 	case <-ctx.Done():
 		return ctx.Err()
 	}
