@@ -42,7 +42,7 @@ type app struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(execute(ctx, sendmailArgs(os.Args), os.Stdout, os.Stderr))
 }
 
 // exitError carries a specific exit code (errors print "holdover: …" and
@@ -56,9 +56,16 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return executeWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// executeWith is execute with stdin given, for the commands that read it
+// through cobra (sendmail).
+func executeWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCmd()
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -157,7 +164,7 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 	path := cfg.DBPath()
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s yet: start the daemon once (holdover run) to create it", path)
+			return nil, &noDatabaseError{path}
 		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
