@@ -70,6 +70,9 @@ func parseSendmailArgs(args []string) (sendmailOpts, error) {
 			o.mode = modeHelp
 			continue
 		}
+		if arg == "-q" { // a queue run: -q takes no value here (Postfix)
+			return o, o.value('q', "")
+		}
 		// -V alone was Postfix's VERP flag before 2.3 (a value since).
 		if arg == "-V" && i+1 == len(args) {
 			continue
