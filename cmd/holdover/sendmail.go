@@ -62,9 +62,11 @@ address). A message without a From header gets one.
 
 Exit codes (sysexits.h):
   0   queued durably
-  64  usage: an unknown option, a missing value, no recipients
-  65  bad message data: unreadable header, an invalid or unqualified
-      address ("root"), or stdin failed
+  64  usage: an unknown option, a missing value, no recipients, a bad
+      address on the command line
+  65  bad message data: a malformed header, an invalid or unqualified
+      address in it ("To: root"), -t without recipient headers, or stdin
+      failed
   69  any other failure (for instance a damaged or unwritable database):
       not queued; the message says why
   75  temporary: the database stayed busy or locked beyond its timeout, or
@@ -82,7 +84,8 @@ func (a *app) sendmailCmd() *cobra.Command {
 		Long:  sendmailHelp,
 		// Postfix's command line, not cobra's: -oem is one option, and
 		// -f's value may be attached.
-		DisableFlagParsing: true,
+		DisableFlagParsing:    true,
+		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := parseSendmailArgs(args)
 			if err != nil {

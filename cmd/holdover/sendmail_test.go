@@ -5,12 +5,18 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/outbox"
@@ -160,7 +166,7 @@ func TestSendmailAsRealProgramsCallIt(t *testing.T) {
 			stdin: "From: jane@example.com\nTo: bob@example.com\nCc: dave@EXAMPLE.com\n\nx\n", from: "jane@example.com", to: []string{"dave@example.com", "bob@example.com"}},
 		{name: "-t takes the Resent- headers of a resent message", args: "-t",
 			stdin: "From: jane@example.com\nTo: old@example.com\nResent-From: jane@example.com\nResent-To: new@example.com\nResent-Bcc: hidden@example.com\n\nx\n",
-			from: "jane@example.com", to: []string{"new@example.com", "hidden@example.com"}, lacks: []string{"hidden@example.com"}},
+			from:  "jane@example.com", to: []string{"new@example.com", "hidden@example.com"}, lacks: []string{"hidden@example.com"}},
 		{name: "a recipient argument may be a list", args: "-i|Bob <bob@example.com>, carol@example.com",
 			stdin: jane + "x\n", from: "jane@example.com", to: []string{"bob@example.com", "carol@example.com"}},
 		{name: "an envelope sender the account does not own becomes mail.address", args: "-f someone@example.org -i bob@example.com",
@@ -370,5 +376,41 @@ func TestConfigCheckWarnsAboutAMissingSenderAddress(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "warning: "+s.cfg+":5: accounts[0].mail: no sender address: set accounts[0].mail.address") {
 		t.Fatalf("no warning naming the key and line:\n%s", stderr)
+	}
+}
+
+func TestSendmailHelpDocumentsTheExitCodes(t *testing.T) {
+	for _, args := range [][]string{{"sendmail", "--help"}, {"sendmail", "-h"}} {
+		code, out, _ := cli(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, want := range []string{"Exit codes", "\n  0 ", "\n  64 ", "\n  65 ", "\n  69 ", "\n  75 ", "\n  78 ", "mail.address", "-oem", "-bp", "-bs"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v lacks %q", args, want)
+			}
+		}
+	}
+}
+
+func TestSendmailExitCodeOfEachFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"spool file on a full disk", fmt.Errorf("queue message: spool message: %w", &fs.PathError{Op: "write", Path: "/d/spool/x", Err: syscall.ENOSPC}), exTempFail},
+		{"database full", fmt.Errorf("queue message: commit: %w", sqlite3.Error{Code: sqlite3.ErrFull}), exTempFail},
+		{"database busy beyond the timeout", fmt.Errorf("queue message: begin write: %w", sqlite3.Error{Code: sqlite3.ErrBusy}), exTempFail},
+		{"corrupt database", fmt.Errorf("open database: %w", sqlite3.Error{Code: sqlite3.ErrCorrupt}), exUnavailable},
+		{"unwritable data directory", fmt.Errorf("spool dir: %w", &fs.PathError{Op: "mkdir", Path: "/d/spool", Err: syscall.EACCES}), exUnavailable},
+		{"stdin failing while spooling", fmt.Errorf("queue message: spool message: %w", &inputError{syscall.EIO}), exDataErr},
+		{"no database yet", &noDatabaseError{"/d/holdover.db"}, exConfig},
+		{"no sender address", configError{errors.New("no sender address")}, exConfig},
+	}
+	for _, tt := range tests {
+		if got := sendmailExitCode(tt.err); got != tt.want {
+			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
