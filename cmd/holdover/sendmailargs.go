@@ -47,11 +47,11 @@ const sendmailFlagOpts = "GIUcimntvx"
 // and ignored; an unknown option is an error (exit 64).
 func parseSendmailArgs(args []string) (sendmailOpts, error) {
 	var o sendmailOpts
-	i := 0
+	i, dashdash := 0, false
 	for ; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
-			i++
+			i, dashdash = i+1, true
 			break
 		}
 		if !strings.HasPrefix(arg, "-") || arg == "-" {
@@ -84,9 +84,10 @@ func parseSendmailArgs(args []string) (sendmailOpts, error) {
 		i += skip
 	}
 	for _, arg := range args[i:] {
-		// Postfix would take it for an address; it is far more likely an
-		// option given after the recipients, which must not go unnoticed.
-		if strings.HasPrefix(arg, "-") {
+		// Postfix would take it for an address; without "--" it is far
+		// more likely an option given after the recipients, which must
+		// not go unnoticed.
+		if strings.HasPrefix(arg, "-") && !dashdash {
 			return o, fmt.Errorf("option %s after the recipients: put every option before them (or before --)", arg)
 		}
 		o.rcpts = append(o.rcpts, arg)

@@ -41,6 +41,7 @@ func TestSendmailCommandLines(t *testing.T) {
 		{"-V alone (Postfix < 2.3 VERP)", "-t -V", sendmailOpts{fromHeaders: true}},
 		{"holdover's own options", "--config /etc/holdover/config.yaml --account=work -a home -t",
 			sendmailOpts{fromHeaders: true, config: "/etc/holdover/config.yaml", account: "home"}},
+		{"after --, an address may start with a dash", "-i -- -list@example.com", sendmailOpts{keepDots: true, rcpts: []string{"-list@example.com"}}},
 		{"-bp lists the queue", "-bp", sendmailOpts{mode: modeListQueue}},
 		{"--help", "--help", sendmailOpts{mode: modeHelp}},
 		{"-h alone is help", "-h", sendmailOpts{mode: modeHelp}},
