@@ -199,7 +199,7 @@ func load(s Sources, partial bool) (*Config, error) {
 	for _, l := range layers {
 		c.info.files = append(c.info.files, l.file)
 	}
-	if warns = append(warns, m.warns...); len(warns) > 0 {
+	if warns = append(append(warns, m.warns...), v.warns...); len(warns) > 0 {
 		warns.sortIn(order)
 		c.info.warnings = warns
 	}

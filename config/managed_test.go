@@ -14,7 +14,7 @@ sync: {interval: 10m}
 accounts:
 	- name: work
 	  mail:
-	    imap: {host: imap.corp.example, username: me, password_credential: work-imap}
+	    imap: {host: imap.corp.example, username: me@corp.example, password_credential: work-imap}
 	    smtp: {host: smtp.corp.example, username: me, password_credential: work-smtp}
 `
 

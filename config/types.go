@@ -71,6 +71,14 @@ type Mail struct {
 	// Local is how local mail apps log in to holdover's SMTP submission
 	// endpoint (listen.smtp) to send as this account.
 	Local *LocalAuth `yaml:"local,omitempty"`
+	// Address is the account's own address: the envelope sender of what
+	// sendmail and mail send queue, and the From of a message without
+	// one. Defaults to the SMTP username, else the IMAP username, when
+	// that is an address; "" when neither is.
+	Address string `yaml:"address"`
+	// Aliases are the account's other addresses, which may also be the
+	// envelope sender (sendmail -f, a From header).
+	Aliases []string `yaml:"aliases"`
 }
 
 // Server is a host:port protocol endpoint (IMAP or SMTP).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"path"
@@ -78,6 +79,9 @@ type validator struct {
 	bad     map[string]bool // keys that failed to decode, already reported
 	nulls   map[string]bool // keys written as null (empty, ~ or null)
 	errs    ErrorList
+	// warns are problems that do not stop the configuration from
+	// loading (see Config.Warnings).
+	warns ErrorList
 	// fileIndex[i] maps a file to the index account i has in it, so that
 	// "accounts[i]" in a message counts as the cited file does.
 	fileIndex []map[string]int
@@ -152,6 +156,12 @@ func (v *validator) errorf(l loc, format string, args ...any) {
 	}
 	p := v.position(l.key)
 	v.errs = append(v.errs, Error{File: p.File, Line: p.Line, Path: v.disp(l), Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning about l, positioned like an error.
+func (v *validator) warnf(l loc, format string, args ...any) {
+	p := v.position(l.key)
+	v.warns = append(v.warns, Error{File: p.File, Line: p.Line, Path: v.disp(l), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) enum(l loc, val *string, def string, allowed []string) {
@@ -364,6 +374,7 @@ func (v *validator) checkMail(m *Mail, l loc) {
 		}
 		v.checkSecret(&m.Local.Secret, ll)
 	}
+	v.checkAddresses(m, l)
 	if len(m.Idle) == 0 && m.IMAP != nil {
 		m.Idle = []string{"INBOX"}
 	}
@@ -392,6 +403,66 @@ func (v *validator) checkMail(m *Mail, l loc) {
 			}
 		}
 	}
+}
+
+// checkAddresses checks mail.address and mail.aliases and defaults the
+// address to the SMTP, else the IMAP, username when that is an address:
+// what the CLI sends as must never be a bare login such as "jdoe".
+func (v *validator) checkAddresses(m *Mail, l loc) {
+	al := l.sub("address")
+	switch {
+	case m.Address != "":
+		v.bareAddress(al, m.Address)
+	case !v.bad[al.key]:
+		for _, s := range []*Server{m.SMTP, m.IMAP} {
+			if s != nil && IsAddress(s.Username) {
+				m.Address = s.Username
+				break
+			}
+		}
+	}
+	seen := map[string]bool{strings.ToLower(m.Address): m.Address != ""}
+	for i, a := range m.Aliases {
+		il := l.sub("aliases").index(i)
+		if !v.bareAddress(il, a) {
+			continue
+		}
+		if seen[strings.ToLower(a)] {
+			v.errorf(il, "%q is listed twice (address and aliases together)", a)
+		}
+		seen[strings.ToLower(a)] = true
+	}
+	if m.SMTP != nil && m.Address == "" && !v.bad[al.key] {
+		var users []string
+		for _, s := range []*Server{m.SMTP, m.IMAP} {
+			if s != nil && s.Username != "" {
+				users = append(users, fmt.Sprintf("%q", s.Username))
+			}
+		}
+		v.warnf(l, "no sender address: set %s (the username %s is not an address); until then sendmail and mail send refuse a message that has neither -f/--from nor a From header",
+			v.disp(al), strings.Join(slices.Compact(users), " / "))
+	}
+}
+
+// bareAddress reports whether s is a plain address (user@domain, no
+// display name), reporting it when not.
+func (v *validator) bareAddress(l loc, s string) bool {
+	if IsAddress(s) {
+		return true
+	}
+	if a, err := mail.ParseAddress(s); err == nil {
+		v.errorf(l, "write the bare address %q, without a name or <>", a.Address)
+	} else {
+		v.errorf(l, "%q is not an email address (user@domain)", s)
+	}
+	return false
+}
+
+// IsAddress reports whether s is a plain email address (user@domain), as
+// net/mail parses one, with no display name or angle brackets.
+func IsAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
 }
 
 // checkServer applies defaults to and checks an IMAP or SMTP endpoint.

@@ -43,10 +43,11 @@ func (d *Daemon) Reload(ctx context.Context) (control.ReloadState, error) {
 }
 
 // logWarnings reports what the configuration ignored (a managed key
-// overridden, say); the configuration itself is in force.
+// overridden, say) or lacks (an account's sender address); the
+// configuration itself is in force.
 func (d *Daemon) logWarnings(c *config.Config) {
 	for _, w := range c.Warnings() {
-		d.log.Warn("configuration: ignored", "where", w.Error())
+		d.log.Warn("configuration warning", "where", w.Error())
 	}
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers that holdover's integration tests start through
 # internal/testenv (Dovecot IMAP, Radicale CalDAV, Apache httpd WebDAV) plus
-# the tools they use, and Chromium for the status page's browser test.
+# the tools they use, Chromium for the status page's browser test, and mutt
+# for the sendmail test (a real program calling holdover sendmail).
 # Idempotent: exits at once when everything is present.
 # The packages' own services are not started or enabled by this script.
 set -euo pipefail
@@ -21,6 +22,7 @@ needs=(
 	"systemd-analyze               systemd"
 	"useradd                       passwd"
 	"chromium                      chromium"
+	"mutt                          mutt"
 )
 
 missing=()
@@ -53,4 +55,7 @@ fi
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	dovecot-core dovecot-imapd radicale apache2 apache2-bin apache2-utils isync time systemd passwd chromium
+# Without its recommended mail transport agent (exim4): the test points
+# mutt's sendmail at holdover.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mutt
 echo "install-test-deps: done"

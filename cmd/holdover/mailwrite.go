@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,7 +25,14 @@ func (a *app) localAPI(ctx context.Context) (*config.Config, *store.DB, *outbox.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	l := &outbox.Local{DB: db, SpoolDir: filepath.Join(cfg.DataDir, "spool"), Notify: func(account, service string) {
+	// The daemon makes the spool directory only for accounts with IMAP;
+	// an SMTP-only account sends through it too.
+	spool := filepath.Join(cfg.DataDir, "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("spool dir: %w", err)
+	}
+	l := &outbox.Local{DB: db, SpoolDir: spool, Notify: func(account, service string) {
 		nctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		control.NewClient(cfg.ControlSocket()).Nudge(nctx, account, service) // best effort: no daemon is fine

@@ -43,7 +43,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	stopProfile := startProfile()
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := execute(ctx, sendmailArgs(os.Args), os.Stdout, os.Stderr)
 	stopProfile()
 	os.Exit(code)
 }
@@ -59,9 +59,16 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return executeWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// executeWith is execute with stdin given, for the commands that read it
+// through cobra (sendmail).
+func executeWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCmd()
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -160,7 +167,7 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 	path := cfg.DBPath()
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s yet: start the daemon once (holdover run) to create it", path)
+			return nil, &noDatabaseError{path}
 		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}

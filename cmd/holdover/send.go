@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -18,7 +17,6 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/spf13/cobra"
 
-	"github.com/holdover/holdover/config"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -63,10 +61,11 @@ func decodeWords(s string) string {
 	return d
 }
 
-// reader returns the message without its Bcc header, which must not
-// travel with the message.
+// reader returns the message without its Bcc (and Resent-Bcc) header,
+// which must not travel with the message.
 func (o *outgoing) reader() (io.Reader, error) {
 	o.header.Del("Bcc")
+	o.header.Del("Resent-Bcc")
 	var b bytes.Buffer
 	if err := textproto.WriteHeader(&b, o.header); err != nil {
 		return nil, err
@@ -74,48 +73,14 @@ func (o *outgoing) reader() (io.Reader, error) {
 	return io.MultiReader(&b, o.body), nil
 }
 
-// pickAccount chooses the account to send as: the one named, else the one
-// whose login is the sender address, else the only one that can send.
-func pickAccount(cfg *config.Config, name, from string) (string, error) {
-	if name != "" {
-		a, ok := cfg.Account(name)
-		if !ok || a.Mail == nil || a.Mail.SMTP == nil {
-			return "", fmt.Errorf("account %q has no mail.smtp to send with", name)
-		}
-		return name, nil
-	}
-	var senders []string
-	for _, a := range cfg.Accounts {
-		if a.Mail == nil || a.Mail.SMTP == nil {
-			continue
-		}
-		senders = append(senders, a.Name)
-		if from != "" && strings.EqualFold(a.Mail.SMTP.Username, from) {
-			return a.Name, nil
-		}
-	}
-	switch len(senders) {
-	case 0:
-		return "", errors.New("no account has mail.smtp configured")
-	case 1:
-		return senders[0], nil
-	}
-	return "", fmt.Errorf("several accounts can send (%s): choose one with --account", strings.Join(senders, ", "))
-}
-
-// queue submits a message and prints its Message-ID.
-func (a *app) queue(ctx context.Context, account string, env hsync.Envelope, msg io.Reader) error {
+// queue submits a message and returns its Message-ID.
+func (a *app) queue(ctx context.Context, account string, env hsync.Envelope, msg io.Reader) (string, error) {
 	_, db, l, err := a.localAPI(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer db.Close()
-	id, err := l.Submit(ctx, account, env, msg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "queued <%s> for %d recipients as %s\n", id, len(env.To), account)
-	return nil
+	return l.Submit(ctx, account, env, msg)
 }
 
 func (a *app) mailSendCmd(account *string) *cobra.Command {
@@ -152,10 +117,10 @@ recipients are taken from its To, Cc and Bcc headers (Bcc is removed).`,
 					o.header.Add("Bcc", b)
 				}
 			}
-			return a.sendOutgoing(cmd.Context(), cfg, *account, "", nil, o)
+			return a.sendOutgoing(cmd.Context(), cfg, sendRequest{account: *account}, o)
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "From address (default: the account's SMTP username)")
+	cmd.Flags().StringVar(&from, "from", "", "From address (default: the account's mail.address)")
 	cmd.Flags().StringSliceVar(&to, "to", nil, "recipient (repeatable)")
 	cmd.Flags().StringSliceVar(&cc, "cc", nil, "copy recipient (repeatable)")
 	cmd.Flags().StringSliceVar(&bcc, "bcc", nil, "blind copy recipient (repeatable)")
@@ -163,43 +128,6 @@ recipients are taken from its To, Cc and Bcc headers (Bcc is removed).`,
 	cmd.Flags().StringVar(&bodyFile, "body-file", "", "file with the text body (- for stdin)")
 	cmd.Flags().StringSliceVar(&attach, "attach", nil, "file to attach (repeatable)")
 	return cmd
-}
-
-// sendOutgoing fills in the envelope and queues the message.
-func (a *app) sendOutgoing(ctx context.Context, cfg *config.Config, account, envFrom string, rcpts []string, o *outgoing) error {
-	if len(rcpts) == 0 {
-		var err error
-		if rcpts, err = o.addresses("To", "Cc", "Bcc"); err != nil {
-			return err
-		}
-	}
-	if envFrom == "" {
-		if froms, err := o.addresses("From"); err == nil && len(froms) > 0 {
-			envFrom = froms[0]
-		}
-	}
-	name, err := pickAccount(cfg, account, envFrom)
-	if err != nil {
-		return err
-	}
-	acct, _ := cfg.Account(name)
-	if envFrom == "" {
-		envFrom = acct.Mail.SMTP.Username
-	}
-	if !strings.Contains(envFrom, "@") {
-		return fmt.Errorf("no sender address (%q is not one): give --from (sendmail -f) or a From header", envFrom)
-	}
-	if !o.header.Has("From") {
-		o.header.Set("From", envFrom)
-	}
-	if len(rcpts) == 0 {
-		return errors.New("no recipients: give --to, or To/Cc/Bcc headers")
-	}
-	r, err := o.reader()
-	if err != nil {
-		return err
-	}
-	return a.queue(ctx, name, hsync.Envelope{From: envFrom, To: rcpts}, r)
 }
 
 // buildMessage writes a MIME message from the flags of `mail send`.
