@@ -11,6 +11,7 @@ type Config struct {
 	Listen   Listen    `yaml:"listen"`
 	Log      Log       `yaml:"log"`
 	Accounts []Account `yaml:"accounts"`
+	Outbox   Outbox    `yaml:"outbox"`
 	Sync     Sync      `yaml:"sync"`
 
 	// origins maps a key path ("accounts.work.mail.imap.port") to where
@@ -68,6 +69,10 @@ type Mail struct {
 	// Local is how local mail apps log in to holdover's SMTP submission
 	// endpoint (listen.smtp) to send as this account.
 	Local *LocalAuth `yaml:"local,omitempty"`
+	// Timeout bounds connecting, the greeting and the login to the IMAP
+	// and SMTP servers (default 20s); an established session's reads
+	// keep their own, longer limit.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Server is a host:port protocol endpoint (IMAP or SMTP).
@@ -142,4 +147,12 @@ type Sync struct {
 	// mirror against the server (UID sets and flags); 0 turns the
 	// periodic ones off (one still runs after each outage).
 	Verify time.Duration `yaml:"verify"`
+}
+
+// Outbox holds the outbox settings shared by every account.
+type Outbox struct {
+	// KeepDone is how long done and cancelled actions are kept (with
+	// their payloads and message bodies) before they are pruned; 0
+	// keeps them forever. Default 720h (30 days).
+	KeepDone time.Duration `yaml:"keep_done"`
 }
