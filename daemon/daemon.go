@@ -64,6 +64,10 @@ type Options struct {
 	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
 	ShutdownTimeout time.Duration
 	Clock           clock.Clock
+
+	// RetentionEvery is how often finished outbox actions are pruned
+	// after start-up; zero means hourly. Tests shorten it.
+	RetentionEvery time.Duration
 }
 
 // Daemon is a running holdover.
@@ -256,6 +260,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}()
 	bgGroup, bgCtx := errgroup.WithContext(epCtx)
 	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
+	bgGroup.Go(func() error { return d.runRetention(bgCtx) })
 	if w, err := config.NewWatcher(cfg, d.opts.ReloadDebounce, func() {
 		d.log.Info("configuration files changed: reloading")
 		d.Reload(bgCtx)
