@@ -80,6 +80,8 @@ type Daemon struct {
 	metrics *metrics
 	passes  *passes
 	started time.Time
+	// connects shows the connection attempts under way in status.
+	connects *connectWatch
 	ready   atomic.Bool
 
 	mu     sync.Mutex // guards cfg and reload
@@ -168,6 +170,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		started:  opts.Clock.Now(),
 		cfg:      cfg,
 		apiToken: token,
+		connects: newConnectWatch(),
 	}
 	d.passes = newPasses(d.metrics.reg)
 	d.metrics.reg.MustRegister(newStoreCollector(db, log))
