@@ -80,9 +80,10 @@ type Daemon struct {
 	metrics *metrics
 	passes  *passes
 	started time.Time
+	ready   atomic.Bool
+
 	// connects shows the connection attempts under way in status.
 	connects *connectWatch
-	ready   atomic.Bool
 
 	mu     sync.Mutex // guards cfg and reload
 	cfg    *config.Config
