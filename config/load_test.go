@@ -38,9 +38,11 @@ func TestLoadAppliesDefaults(t *testing.T) {
 				Folders:     Folders{Include: []string{"*"}},
 				Idle:        []string{"INBOX"},
 				Connections: 3,
+				Timeout:     20 * time.Second,
 			},
 		}},
-		Sync: Sync{Interval: 5 * time.Minute, Verify: 24 * time.Hour},
+		Outbox: Outbox{KeepDone: 30 * 24 * time.Hour},
+		Sync:   Sync{Interval: 5 * time.Minute, Verify: 24 * time.Hour},
 	}
 	got := *c
 	got.origins, got.info = nil, loadInfo{}

@@ -11,6 +11,7 @@ type Config struct {
 	Listen   Listen    `yaml:"listen"`
 	Log      Log       `yaml:"log"`
 	Accounts []Account `yaml:"accounts"`
+	Outbox   Outbox    `yaml:"outbox"`
 	Sync     Sync      `yaml:"sync"`
 
 	// origins maps a key path ("accounts.work.mail.imap.port") to where
@@ -79,6 +80,10 @@ type Mail struct {
 	// Aliases are the account's other addresses, which may also be the
 	// envelope sender (sendmail -f, a From header).
 	Aliases []string `yaml:"aliases"`
+	// Timeout bounds connecting, the greeting and the login to the IMAP
+	// and SMTP servers (default 20s); an established session's reads
+	// keep their own, longer limit.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Server is a host:port protocol endpoint (IMAP or SMTP).
@@ -153,4 +158,12 @@ type Sync struct {
 	// mirror against the server (UID sets and flags); 0 turns the
 	// periodic ones off (one still runs after each outage).
 	Verify time.Duration `yaml:"verify"`
+}
+
+// Outbox holds the outbox settings shared by every account.
+type Outbox struct {
+	// KeepDone is how long done and cancelled actions are kept (with
+	// their payloads and message bodies) before they are pruned; 0
+	// keeps them forever. Default 720h (30 days).
+	KeepDone time.Duration `yaml:"keep_done"`
 }

@@ -24,6 +24,9 @@ const (
 	minInterval     = 10 * time.Second
 	defaultVerify   = 24 * time.Hour
 	minVerify       = time.Hour
+	defaultKeepDone = 30 * 24 * time.Hour
+	defaultTimeout  = 20 * time.Second
+	minTimeout      = time.Second
 	// maxSocketPath is the longest Unix socket path every supported
 	// system accepts (sun_path is 104 bytes on macOS/BSD, 108 on Linux,
 	// NUL included).
@@ -206,6 +209,12 @@ func (v *validator) check(c *Config) {
 	if c.Sync.Verify != 0 && c.Sync.Verify < minVerify {
 		v.errorf(at("sync.verify"), "%s is too short: the minimum is %s (0 turns periodic verification off)", c.Sync.Verify, minVerify)
 	}
+	if c.Outbox.KeepDone == 0 && !v.given(at("outbox.keep_done")) {
+		c.Outbox.KeepDone = defaultKeepDone
+	}
+	if c.Outbox.KeepDone < 0 {
+		v.errorf(at("outbox.keep_done"), "%s is negative (0 keeps finished actions forever)", c.Outbox.KeepDone)
+	}
 	v.checkAccounts(c)
 }
 
@@ -375,6 +384,12 @@ func (v *validator) checkMail(m *Mail, l loc) {
 		v.checkSecret(&m.Local.Secret, ll)
 	}
 	v.checkAddresses(m, l)
+	if m.Timeout == 0 && !v.given(l.sub("timeout")) {
+		m.Timeout = defaultTimeout
+	}
+	if m.Timeout < minTimeout {
+		v.errorf(l.sub("timeout"), "%s is too short: the minimum is %s", m.Timeout, minTimeout)
+	}
 	if len(m.Idle) == 0 && m.IMAP != nil {
 		m.Idle = []string{"INBOX"}
 	}

@@ -204,6 +204,16 @@ accounts:
 			want: []wantErr{{1, "accounts[0].mail.connections", "connections must be between 1 and 8 (servers limit connections per user: Dovecot allows 10 by default, Gmail 15)"}},
 		},
 		{
+			name: "negative outbox retention",
+			yaml: "outbox: {keep_done: -1h}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "outbox.keep_done", "-1h0m0s is negative (0 keeps finished actions forever)"}},
+		},
+		{
+			name: "mail timeout too short",
+			yaml: "accounts: [{name: a, mail: {timeout: 10ms, imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "accounts[0].mail.timeout", "10ms is too short: the minimum is 1s"}},
+		},
+		{
 			name: "empty file has no accounts",
 			yaml: "# nothing yet\n",
 			want: []wantErr{{0, "accounts", "no accounts configured"}},

@@ -64,6 +64,10 @@ type Options struct {
 	// ShutdownTimeout bounds a graceful shutdown; zero means 15 s.
 	ShutdownTimeout time.Duration
 	Clock           clock.Clock
+
+	// RetentionEvery is how often finished outbox actions are pruned
+	// after start-up; zero means hourly. Tests shorten it.
+	RetentionEvery time.Duration
 }
 
 // Daemon is a running holdover.
@@ -77,6 +81,9 @@ type Daemon struct {
 	passes  *passes
 	started time.Time
 	ready   atomic.Bool
+
+	// connects shows the connection attempts under way in status.
+	connects *connectWatch
 
 	mu     sync.Mutex // guards cfg and reload
 	cfg    *config.Config
@@ -164,6 +171,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		started:  opts.Clock.Now(),
 		cfg:      cfg,
 		apiToken: token,
+		connects: newConnectWatch(),
 	}
 	d.passes = newPasses(d.metrics.reg)
 	d.metrics.reg.MustRegister(newStoreCollector(db, log))
@@ -256,6 +264,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}()
 	bgGroup, bgCtx := errgroup.WithContext(epCtx)
 	bgGroup.Go(func() error { return d.watchSignals(bgCtx) })
+	bgGroup.Go(func() error { return d.runRetention(bgCtx) })
 	if w, err := config.NewWatcher(cfg, d.opts.ReloadDebounce, func() {
 		d.log.Info("configuration files changed: reloading")
 		d.Reload(bgCtx)

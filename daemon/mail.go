@@ -26,21 +26,22 @@ import (
 
 // mailEngine wires an account's IMAP settings to a mail engine. This is
 // the one place that knows both the connector and the engine.
-func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog.Logger, progress func(mailsync.Progress)) (*mailsync.Engine, hsync.MailIdleDialer, error) {
+// w (nil without a daemon) shows its connection attempts in status.
+func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog.Logger, progress func(mailsync.Progress), w *connectWatch) (*mailsync.Engine, hsync.MailIdleDialer, error) {
 	spool := filepath.Join(cfg.DataDir, "spool")
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("spool dir: %w", err)
 	}
-	icfg := imapConfig(acct.Mail.IMAP)
+	icfg := imapConfig(acct.Mail)
 	var filter mailsync.FolderFilter
 	filter.Include = acct.Mail.Folders.Include
 	filter.Exclude = acct.Mail.Folders.Exclude
 	eng := mailsync.New(mailsync.Options{
 		Account: acct.Name, DB: db, SpoolDir: spool, Log: log, Progress: progress, Filter: filter,
 		Connections: acct.Mail.Connections,
-		Dial:        func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, icfg) },
+		Dial:        watchDial(w, acct.Name, "imap", func(ctx context.Context) (hsync.MailRemote, error) { return imapconn.Dial(ctx, icfg) }),
 	})
-	idle := func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, icfg) }
+	idle := watchDial(w, acct.Name, "imap", func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, icfg) })
 	return eng, idle, nil
 }
 
@@ -114,7 +115,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 	r := &accountRunner{acct: a, cancel: cancel, done: make(chan struct{})}
 	log := d.log.With("account", a.Name)
 	if a.Mail != nil && a.Mail.IMAP != nil {
-		eng, idle, err := mailEngine(cfg, a, d.db, log, nil)
+		eng, idle, err := mailEngine(cfg, a, d.db, log, nil, d.connects)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -139,10 +140,10 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.workers["caldav"] = calWorker(d.db, a, remote, log, d.opts.Retry)
 	}
 	if a.Mail != nil && a.Mail.IMAP != nil {
-		r.workers["imap"] = imapWorker(d.db, a, log, d.opts.Retry)
+		r.workers["imap"] = imapWorker(d.db, a, log, d.opts.Retry, d.connects)
 	}
 	if a.Mail != nil && a.Mail.SMTP != nil {
-		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge)
+		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge, d.connects)
 	}
 	if hasFiles(a) {
 		eng, err := fileEngine(a, d.db, log, nil)

@@ -18,7 +18,7 @@ type storeCollector struct {
 	db  *store.DB
 	log *slog.Logger
 
-	up, outbox, oldest, replayed, conflicts, outages, outageSeconds *prometheus.Desc
+	up, outbox, oldest, replayed, pruned, prunedBytes, conflicts, outages, outageSeconds *prometheus.Desc
 }
 
 func newStoreCollector(db *store.DB, log *slog.Logger) *storeCollector {
@@ -27,7 +27,9 @@ func newStoreCollector(db *store.DB, log *slog.Logger) *storeCollector {
 		up:            prometheus.NewDesc("holdover_service_up", "Whether a provider service answers (1), or is down (0).", as, nil),
 		outbox:        prometheus.NewDesc("holdover_outbox_actions", "Outbox actions by stored state (done and cancelled included).", []string{"account", "service", "state"}, nil),
 		oldest:        prometheus.NewDesc("holdover_outbox_oldest_waiting_timestamp_seconds", "When the oldest action still to replay (pending, inflight, failed) was queued.", as, nil),
-		replayed:      prometheus.NewDesc("holdover_outbox_replayed_total", "Actions replayed to the provider (done).", as, nil),
+		replayed:      prometheus.NewDesc("holdover_outbox_replayed_total", "Actions replayed to the provider (done), those pruned since included.", as, nil),
+		pruned:        prometheus.NewDesc("holdover_outbox_pruned_total", "Finished outbox actions (done, cancelled) deleted by retention (outbox.keep_done).", as, nil),
+		prunedBytes:   prometheus.NewDesc("holdover_outbox_pruned_bytes_total", "Payload and message body bytes deleted by outbox retention.", as, nil),
 		conflicts:     prometheus.NewDesc("holdover_conflicts_open", "Conflicts waiting for a person's decision.", as, nil),
 		outages:       prometheus.NewDesc("holdover_outages_total", "Provider outages recorded (the open one included).", as, nil),
 		outageSeconds: prometheus.NewDesc("holdover_outage_seconds_total", "Time spent in outages, the open one up to now.", as, nil),
@@ -36,7 +38,7 @@ func newStoreCollector(db *store.DB, log *slog.Logger) *storeCollector {
 
 // Describe implements prometheus.Collector.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.outbox, c.oldest, c.replayed, c.conflicts, c.outages, c.outageSeconds} {
+	for _, d := range []*prometheus.Desc{c.up, c.outbox, c.oldest, c.replayed, c.pruned, c.prunedBytes, c.conflicts, c.outages, c.outageSeconds} {
 		ch <- d
 	}
 }
@@ -79,6 +81,26 @@ func (c *storeCollector) collect(ctx context.Context, ch chan<- prometheus.Metri
 		if n.State == store.OutboxDone {
 			done[[2]string{n.Account, svc}] += n.N
 		}
+	}
+	// Pruned actions stay counted, so the replayed counter never goes
+	// backwards when retention deletes done rows.
+	pruned, err := c.db.OutboxPrunedCounts(ctx)
+	if err != nil {
+		return err
+	}
+	prunedRows := map[[2]string]int64{}
+	prunedBytes := map[[2]string]int64{}
+	for _, p := range pruned {
+		k := [2]string{p.Account, serviceOf(p.Kind)}
+		prunedRows[k] += p.Rows
+		prunedBytes[k] += p.Bytes
+		if p.State == store.OutboxDone {
+			done[k] += int(p.Rows)
+		}
+	}
+	for k, n := range prunedRows {
+		ch <- prometheus.MustNewConstMetric(c.pruned, prometheus.CounterValue, float64(n), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(c.prunedBytes, prometheus.CounterValue, float64(prunedBytes[k]), k[0], k[1])
 	}
 	for k, n := range byState {
 		ch <- prometheus.MustNewConstMetric(c.outbox, prometheus.GaugeValue, float64(n), k[0], k[1], k[2])

@@ -14,23 +14,25 @@ import (
 	"github.com/holdover/holdover/sync/outbox"
 )
 
-// imapConfig is the connector configuration of an account's IMAP server.
-func imapConfig(srv *config.Server) imapconn.Config {
+// imapConfig is the connector configuration of an account's IMAP server:
+// mail.timeout bounds connecting through the login.
+func imapConfig(m *config.Mail) imapconn.Config {
+	srv := m.IMAP
 	secret := srv.Secret
-	return imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+	return imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve, DialTimeout: m.Timeout}
 }
 
-// imapWriter dials sessions that replay mail actions.
-func imapWriter(srv *config.Server) hsync.MailWriterDialer {
-	cfg := imapConfig(srv)
-	return func(ctx context.Context) (hsync.MailWriter, error) { return imapconn.Dial(ctx, cfg) }
+// imapWriter dials sessions that replay mail actions of an account.
+func imapWriter(a config.Account, w *connectWatch) hsync.MailWriterDialer {
+	cfg := imapConfig(a.Mail)
+	return watchDial(w, a.Name, "imap", func(ctx context.Context) (hsync.MailWriter, error) { return imapconn.Dial(ctx, cfg) })
 }
 
 // imapWorker replays an account's mail actions.
-func imapWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy) *outbox.Worker {
+func imapWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy, w *connectWatch) *outbox.Worker {
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "imap", Kinds: outbox.ServiceKinds["imap"],
-		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a.Mail.IMAP)},
+		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a, w)},
 		Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
 	})
 }

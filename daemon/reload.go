@@ -21,6 +21,7 @@ func (d *Daemon) Info() control.DaemonInfo {
 		ConfigFiles: d.cfg.Files(),
 		DataDir:     d.cfg.DataDir,
 		Reload:      d.reload,
+		Connecting:  d.connects.list(),
 	}
 }
 

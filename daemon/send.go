@@ -13,16 +13,16 @@ import (
 )
 
 // smtpWorker relays an account's queued messages.
-func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy, nudge func(account, service string)) *outbox.Worker {
+func smtpWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy, nudge func(account, service string), w *connectWatch) *outbox.Worker {
 	srv := a.Mail.SMTP
 	secret := srv.Secret
-	cfg := smtpconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+	cfg := smtpconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve, DialTimeout: a.Mail.Timeout}
 	exec := &outbox.SendExecutor{
 		DB: db, Account: a.Name, SaveSent: saveSent(a.Mail),
-		Dial: func(ctx context.Context) (hsync.Sender, error) { return smtpconn.Dial(ctx, cfg) },
+		Dial: watchDial(w, a.Name, "smtp", func(ctx context.Context) (hsync.Sender, error) { return smtpconn.Dial(ctx, cfg) }),
 	}
 	if a.Mail.IMAP != nil {
-		exec.IMAP = imapWriter(a.Mail.IMAP)
+		exec.IMAP = imapWriter(a, w)
 	}
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "smtp", Kinds: outbox.ServiceKinds["smtp"],

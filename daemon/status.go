@@ -108,6 +108,12 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 	if err != nil {
 		return st, err
 	}
+	connecting := map[[2]string]time.Time{}
+	if ds.Info != nil {
+		for _, c := range ds.Info.Connecting {
+			connecting[[2]string{c.Account, c.Service}] = c.Since
+		}
+	}
 	now := time.Now()
 	for _, name := range names {
 		as := AccountStatus{Name: name, Outbox: counts[name], OpenConflicts: conflicts[name],
@@ -130,6 +136,9 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 					return st, err
 				}
 				ss.Outage = &out
+			}
+			if t, ok := connecting[[2]string{name, svc}]; ok {
+				ss.ConnectingSince = &t
 			}
 			ss.Words = apiv1.ServiceWords(ss, now)
 			as.Services = append(as.Services, ss)

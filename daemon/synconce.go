@@ -220,7 +220,7 @@ func onMailEngines(ctx context.Context, cfg *config.Config, r engineRun) (delega
 		alog := log.With("account", a.Name)
 		var eng *mailsync.Engine
 		if a.Mail != nil && a.Mail.IMAP != nil && !r.skipMail {
-			if eng, _, err = mailEngine(cfg, a, db, alog, r.progress); err != nil {
+			if eng, _, err = mailEngine(cfg, a, db, alog, r.progress, nil); err != nil {
 				return false, err
 			}
 		}

@@ -21,6 +21,11 @@ type CheckReport struct {
 	SizeBytes     int64          `json:"size_bytes"`
 	WALBytes      int64          `json:"wal_bytes"`
 	Tables        map[string]int `json:"tables"` // row counts
+	// OutboxPrunable is what outbox retention would delete now; the
+	// caller fills it (see PrunableOutbox): the store does not know the
+	// configured retention.
+	OutboxPrunable *OutboxPrunable `json:"outbox_prunable,omitempty"`
+	KeepDone       string          `json:"outbox_keep_done,omitempty"`
 }
 
 // Check runs PRAGMA integrity_check and gathers quick statistics.

@@ -183,7 +183,7 @@ func TestDBCheckAndBackup(t *testing.T) {
 	cfg, data := writeTestConfig(t)
 	seedStore(t, data, "mail.flags")
 	code, out, stderr := cli(t, "--config", cfg, "db", "check")
-	if code != 0 || !strings.Contains(out, "integrity: ok") || !strings.Contains(out, "outbox") {
+	if code != 0 || !strings.Contains(out, "integrity: ok") || !strings.Contains(out, "outbox") || !strings.Contains(out, "prunable:  0 finished outbox actions, 0 bytes (older than outbox.keep_done 720h0m0s") {
 		t.Fatalf("db check: exit %d\n%s%s", code, out, stderr)
 	}
 	dest := filepath.Join(t.TempDir(), "copy.db")

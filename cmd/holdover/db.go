@@ -15,7 +15,7 @@ func (a *app) dbCmd() *cobra.Command {
 		Short: "Run PRAGMA integrity_check and print quick statistics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, db, err := a.openStore(cmd.Context())
+			cfg, db, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -23,6 +23,13 @@ func (a *app) dbCmd() *cobra.Command {
 			rep, err := db.Check(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if keep := cfg.Outbox.KeepDone; keep > 0 {
+				p, err := db.PrunableOutbox(cmd.Context(), keep)
+				if err != nil {
+					return err
+				}
+				rep.OutboxPrunable, rep.KeepDone = &p, keep.String()
 			}
 			if asJSON {
 				if err := a.printJSON(rep); err != nil {
@@ -38,6 +45,11 @@ func (a *app) dbCmd() *cobra.Command {
 				sort.Strings(names)
 				for _, n := range names {
 					fmt.Fprintf(a.stdout, "  %-16s %d rows\n", n, rep.Tables[n])
+				}
+				if p := rep.OutboxPrunable; p != nil {
+					fmt.Fprintf(a.stdout, "prunable:  %d finished outbox actions, %d bytes (older than outbox.keep_done %s; the daemon prunes them hourly)\n", p.Rows, p.Bytes, rep.KeepDone)
+				} else {
+					fmt.Fprintf(a.stdout, "prunable:  none (outbox.keep_done is 0: finished actions are kept)\n")
 				}
 				for _, line := range rep.Integrity {
 					fmt.Fprintf(a.stdout, "integrity: %s\n", line)

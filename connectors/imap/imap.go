@@ -72,7 +72,11 @@ type Session struct {
 
 var _ hsync.MailRemote = (*Session)(nil)
 
-// Dial connects, secures and logs in.
+// Dial connects, secures and logs in. Connecting, TLS (or STARTTLS),
+// the greeting and the login share one deadline, DialTimeout: a server
+// that accepts the connection and then says nothing (half-open, an
+// overloaded front end) costs that long, not ReadTimeout per read. Only
+// the established session's reads get ReadTimeout.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	op := "imap connect " + cfg.addr()
 	timeout := cfg.DialTimeout
@@ -83,18 +87,22 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	defer cancel()
 	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
 	if err != nil {
-		return nil, hsync.Errorf(hsync.Transient, op, err)
+		return nil, setupError(ctx, dctx, timeout, op, hsync.Transient, err)
 	}
 	readTimeout := cfg.ReadTimeout
 	if readTimeout == 0 {
 		readTimeout = 2 * time.Minute
 	}
+	// Until login completes, the fixed deadline of dctx bounds every
+	// read and write (the per-read limit is off: it would push it back
+	// at each read), and the end of dctx closes the connection, which
+	// unblocks any exchange in progress, STARTTLS's included.
 	conn := &watchedConn{Conn: raw}
-	conn.timeout.Store(int64(readTimeout))
-	// Until login completes, the dial context bounds every read and write.
 	if dl, ok := dctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	closeAtDeadline := context.AfterFunc(dctx, func() { raw.Close() })
+	defer closeAtDeadline()
 	tlsCfg := cfg.TLSConfig
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
@@ -111,14 +119,14 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
 			conn.Close()
-			return nil, hsync.Errorf(classifyTLS(err), op, err)
+			return nil, setupError(ctx, dctx, timeout, op, classifyTLS(err), err)
 		}
 		c = imapclient.New(tc, opts)
 	case "starttls":
 		c, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
 			conn.Close()
-			return nil, hsync.Errorf(classifyTLS(err), op+" (STARTTLS)", err)
+			return nil, setupError(ctx, dctx, timeout, op+" (STARTTLS)", classifyTLS(err), err)
 		}
 	case "none":
 		c = imapclient.New(conn, opts)
@@ -127,14 +135,26 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
 	}
 	s := &Session{cfg: cfg, c: c, notify: notify, conn: conn, readTimeout: readTimeout}
-	stop := context.AfterFunc(dctx, func() { c.Close() })
-	err = s.login(dctx)
-	stop()
-	if err != nil {
+	if err := s.login(dctx); err != nil {
 		c.Close()
+		if dctx.Err() != nil {
+			return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, err)
+		}
 		return nil, err
 	}
-	conn.SetDeadline(time.Time{})
+	if !closeAtDeadline() {
+		// The deadline passed as the login finished: the connection is
+		// closed or about to be.
+		c.Close()
+		return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, dctx.Err())
+	}
+	// The session is established: from now on each read may wait
+	// readTimeout. The client's reader is already blocked in a read
+	// under the setup deadline; moving that deadline (rather than
+	// clearing it) keeps this first wait bounded too.
+	conn.timeout.Store(int64(readTimeout))
+	conn.SetWriteDeadline(time.Time{})
+	conn.SetReadDeadline(time.Now().Add(readTimeout))
 	caps := c.Caps()
 	s.caps = hsync.MailCaps{
 		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
@@ -144,6 +164,21 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
 	return s, nil
+}
+
+// setupError classifies a failure to connect or log in. When the setup
+// deadline (not the caller) ended it, the error says so plainly, instead
+// of whatever the closed connection made the library report ("unexpected
+// EOF"), and is transient: the server may answer next time.
+func setupError(ctx, dctx context.Context, timeout time.Duration, op string, kind hsync.Kind, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The connection's own deadline may fire a moment before dctx's.
+	if dl, _ := dctx.Deadline(); dctx.Err() != nil || !time.Now().Before(dl) {
+		return hsync.Errorf(hsync.Transient, op, fmt.Errorf("no answer within %s (mail.timeout): %w", timeout, context.DeadlineExceeded))
+	}
+	return hsync.Errorf(kind, op, err)
 }
 
 func (s *Session) login(ctx context.Context) error {
@@ -256,15 +291,29 @@ func tempSpool(dir string) (*os.File, error) { return os.CreateTemp(dir, "holdov
 
 // watchedConn gives every read a deadline, so a server that stops
 // answering (a half-open connection) is noticed instead of hanging the
-// engine forever. IDLE raises the limit while it waits.
+// engine forever. IDLE raises the limit while it waits. While timeout is
+// 0 (during Dial) reads keep the fixed deadline set on the connection.
+//
+// A read that timed out ends the connection: every later read fails at
+// once with the same error. go-imap's reader reads on after a failed
+// read (its decoder tries the next byte), so without this a silent
+// server cost four read timeouts, eight minutes, instead of one.
 type watchedConn struct {
 	net.Conn
 	timeout atomic.Int64 // time.Duration
+	dead    atomic.Pointer[error]
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
+	if err := c.dead.Load(); err != nil {
+		return 0, *err
+	}
 	if d := time.Duration(c.timeout.Load()); d > 0 {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.dead.CompareAndSwap(nil, &err)
+	}
+	return n, err
 }

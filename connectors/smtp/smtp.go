@@ -83,6 +83,10 @@ type Config struct {
 	// final dot may take ten times as long (RFC 5321 §4.5.3.2 gives it
 	// 10 minutes against 5 for other commands: servers scan messages).
 	Timeout time.Duration
+	// DialTimeout bounds connecting, TLS, the greeting, EHLO and the
+	// login together (mail.timeout); 0 means Timeout. A server that
+	// accepts the connection and says nothing fails the attempt then.
+	DialTimeout time.Duration
 }
 
 func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
@@ -92,6 +96,13 @@ func (c Config) timeout() time.Duration {
 		return 60 * time.Second
 	}
 	return c.Timeout
+}
+
+func (c Config) dialTimeout() time.Duration {
+	if c.DialTimeout <= 0 {
+		return c.timeout()
+	}
+	return c.DialTimeout
 }
 
 func (c Config) tlsConfig() *tls.Config {
@@ -138,7 +149,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if helo == "" {
 		helo = "localhost"
 	}
-	dctx, cancel := context.WithTimeout(ctx, cl.timeout)
+	dctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
 	defer cancel()
 	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", cl.addr)
 	if err != nil {
@@ -269,7 +280,7 @@ func (cl *Client) dialError(parent, dctx context.Context, op string, err error) 
 		return hsync.Errorf(hsync.Auth, op, se.err)
 	}
 	if dctx.Err() != nil {
-		return hsync.Errorf(hsync.Transient, op, fmt.Errorf("not connected and logged in within %v: %w", cl.timeout, errorText(err)))
+		return hsync.Errorf(hsync.Transient, op, fmt.Errorf("not connected and logged in within %v (mail.timeout): %w", cl.cfg.dialTimeout(), errorText(err)))
 	}
 	return hsync.Errorf(classify(err, setup), op, errorText(err))
 }

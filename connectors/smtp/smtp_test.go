@@ -491,6 +491,30 @@ func TestCancelUnblocksDialOnAHungGreeting(t *testing.T) {
 	}
 }
 
+// Connecting through the login has its own, shorter deadline
+// (mail.timeout): a server that accepts the connection and never greets
+// costs DialTimeout, not the minute each command may take.
+func TestDialTimeoutBoundsAHungGreetingWithoutAContextDeadline(t *testing.T) {
+	sk := newSink()
+	p, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", sk.start(t, plainSink, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Hang()
+	cfg := config(p.Port())
+	cfg.Timeout, cfg.DialTimeout = time.Minute, 500*time.Millisecond
+	start := time.Now()
+	_, err = Dial(context.Background(), cfg)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Dial returned after %v; the dial timeout is 500ms", d)
+	}
+	wantKind(t, err, hsync.Transient)
+	if err == nil || !strings.Contains(err.Error(), "within 500ms (mail.timeout)") {
+		t.Errorf("error %v, want it to name the dial timeout", err)
+	}
+}
+
 func TestTimeoutEndsACommandWithoutAContextDeadline(t *testing.T) {
 	sk := newSink()
 	p, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", sk.start(t, plainSink, nil)))

@@ -31,6 +31,16 @@ type DaemonInfo struct {
 	ConfigFiles []string    `json:"config_files"`
 	DataDir     string      `json:"data_dir"`
 	Reload      ReloadState `json:"reload"`
+	// Connecting lists the services whose connection (connect, greeting,
+	// login) is under way now; runtime only, never stored.
+	Connecting []Connecting `json:"connecting,omitempty"`
+}
+
+// Connecting is a provider service the daemon is connecting to.
+type Connecting struct {
+	Account string    `json:"account"`
+	Service string    `json:"service"`
+	Since   time.Time `json:"since"`
 }
 
 // ReloadState is the outcome of the last configuration (re)load.

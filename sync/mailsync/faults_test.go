@@ -120,6 +120,9 @@ func TestHalfOpenServerIsDetectedByTheReadTimeout(t *testing.T) {
 	f := newFixture(t, srv)
 	f.cfg.Port = proxy.Port()
 	f.cfg.ReadTimeout = 300 * time.Millisecond
+	// The engine reconnects once after the read times out: connecting to
+	// the hung server is bounded by the dial timeout (mail.timeout).
+	f.cfg.DialTimeout = time.Second
 	f.eng = f.engine(t, 0)
 	f.sync(t) // a working session first
 	proxy.Hang()

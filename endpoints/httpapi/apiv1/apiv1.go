@@ -76,6 +76,9 @@ type ServiceStatus struct {
 	// ran, and LastPass what it did (only while a daemon runs).
 	LastSync *time.Time `json:"last_sync,omitempty"`
 	LastPass string     `json:"last_pass,omitempty"`
+	// ConnectingSince is when the daemon's connection attempt still
+	// waiting (connect, greeting, login) began; nil when none waits.
+	ConnectingSince *time.Time `json:"connecting_since,omitempty"`
 	// Words says the state for a person: "up", "down since 14:02 (12 min)".
 	Words string `json:"words"`
 }

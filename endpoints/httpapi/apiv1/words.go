@@ -127,6 +127,16 @@ func ServiceKind(service string) string {
 // "down since 14:02 (12 min)", "having trouble since 14:02", "not synced
 // yet".
 func ServiceWords(s ServiceStatus, now time.Time) string {
+	if s.ConnectingSince != nil {
+		// What it does now first: the stored state is from the last
+		// attempt, which a silent server may have ended long ago.
+		w := "connecting since " + s.ConnectingSince.Local().Format("15:04:05")
+		if s.Down() {
+			s.ConnectingSince = nil
+			w += " (" + ServiceWords(s, now) + ")"
+		}
+		return w
+	}
 	switch {
 	case s.Outage != nil:
 		return "down since " + Clock(s.Outage.StartedAt, now) + " (" + Duration(now.Sub(s.Outage.StartedAt)) + ")"
