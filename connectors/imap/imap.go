@@ -9,7 +9,10 @@
 //   - Bodies are streamed from the IMAP literal to the caller; no message
 //     is held in memory whole.
 //   - Every error leaving this package is classified with a sync kind
-//     (transient, auth, permanent); the password never appears in one.
+//     (transient, auth, permanent); the password or OAuth2 token never
+//     appears in one.
+//   - With OAuth2, a refused token is refreshed once and tried again; a
+//     second refusal is Auth. Errors of the TokenSource pass unchanged.
 //   - A cancelled context closes the connection, which unblocks any
 //     command in progress; the session is then unusable.
 package imap
@@ -43,6 +46,9 @@ type Config struct {
 	// Password is called at each login, so a rotated secret is picked up
 	// without a restart. Its result is never logged.
 	Password func(ctx context.Context) (string, error)
+	// OAuth2, when set, signs in with XOAUTH2 or OAUTHBEARER (whichever
+	// the server advertises; OAUTHBEARER preferred) instead of Password.
+	OAuth2 TokenSource
 	// TLSConfig overrides the default (system roots, ServerName = Host).
 	TLSConfig *tls.Config
 	// DialTimeout bounds connecting, TLS and the greeting; 0 means 30 s.
@@ -74,13 +80,50 @@ var _ hsync.MailRemote = (*Session)(nil)
 
 // Dial connects, secures and logs in.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
-	op := "imap connect " + cfg.addr()
 	timeout := cfg.DialTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	s, err := connect(dctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(dctx, func() { s.c.Close() })
+	err = s.login(dctx)
+	stop()
+	if errors.Is(err, errReconnect) {
+		// The server hung up after refusing a token: the fresh one is
+		// tried on a new connection (see loginOAuth2).
+		s.c.Close()
+		if s, err = connect(dctx, cfg); err != nil {
+			return nil, err
+		}
+		stop = context.AfterFunc(dctx, func() { s.c.Close() })
+		err = s.loginOAuth2Retry(dctx)
+		stop()
+	}
+	if err != nil {
+		s.c.Close()
+		return nil, err
+	}
+	s.conn.SetDeadline(time.Time{})
+	caps := s.c.Caps()
+	s.caps = hsync.MailCaps{
+		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
+		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
+		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
+		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
+	}
+	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
+	return s, nil
+}
+
+// connect opens the connection, secures it and reads the greeting; dctx
+// bounds it all (and every read and write until login completes).
+func connect(dctx context.Context, cfg Config) (*Session, error) {
+	op := "imap connect " + cfg.addr()
 	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
 	if err != nil {
 		return nil, hsync.Errorf(hsync.Transient, op, err)
@@ -128,28 +171,19 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	s := &Session{cfg: cfg, c: c, notify: notify, conn: conn, readTimeout: readTimeout}
 	stop := context.AfterFunc(dctx, func() { c.Close() })
-	err = s.login(dctx)
+	err = c.WaitGreeting()
 	stop()
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, hsync.Errorf(classify(err), "imap login "+cfg.addr(), err)
 	}
-	conn.SetDeadline(time.Time{})
-	caps := c.Caps()
-	s.caps = hsync.MailCaps{
-		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
-		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
-		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
-		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
-	}
-	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
 	return s, nil
 }
 
 func (s *Session) login(ctx context.Context) error {
 	op := "imap login " + s.cfg.addr()
-	if err := s.c.WaitGreeting(); err != nil {
-		return hsync.Errorf(classify(err), op, err)
+	if s.cfg.OAuth2 != nil {
+		return s.loginOAuth2(ctx)
 	}
 	if s.cfg.Password == nil {
 		return hsync.Errorf(hsync.Auth, op, errors.New("no password source"))

@@ -28,6 +28,8 @@ type SMTPSink struct {
 	mu     sync.Mutex
 	msgs   []SinkMessage
 	reject map[string]*smtp.SMTPError
+	oidc   *OIDC    // set by AcceptOAuth2Only
+	mechs  []string // the OAuth2 mechanisms offered then
 	srv    *smtp.Server
 }
 
@@ -98,9 +100,22 @@ type sinkSession struct {
 	to     []string
 }
 
-func (ss *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (ss *sinkSession) AuthMechanisms() []string {
+	if _, mechs := ss.s.oauth2(); mechs != nil {
+		return mechs
+	}
+	return []string{sasl.Plain}
+}
 
 func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
+	if o, mechs := ss.s.oauth2(); o != nil {
+		for _, m := range mechs {
+			if strings.EqualFold(m, mech) {
+				return &sinkTokenServer{mech: m, ss: ss, oidc: o}, nil
+			}
+		}
+		return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "mechanism not offered"}
+	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != ss.s.User || password != ss.s.Password {
 			return errors.New("invalid credentials")
