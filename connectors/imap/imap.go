@@ -93,7 +93,8 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	stop := context.AfterFunc(dctx, func() { s.c.Close() })
 	err = s.login(dctx)
 	stop()
-	if errors.Is(err, errReconnect) {
+	var re reconnectError
+	if errors.As(err, &re) {
 		// The server hung up after refusing a token: the fresh one is
 		// tried on a new connection (see loginOAuth2).
 		s.c.Close()
@@ -101,7 +102,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, err
 		}
 		stop = context.AfterFunc(dctx, func() { s.c.Close() })
-		err = s.loginOAuth2Retry(dctx)
+		var mech string
+		if mech, err = s.oauthMechanism(); err == nil {
+			err = s.lastTry(mech, re.token)
+		}
 		stop()
 	}
 	if err != nil {

@@ -24,13 +24,15 @@ type TokenSource interface {
 	Refresh(ctx context.Context) (string, error)
 }
 
-// errReconnect: the server refused the token and hung up; Dial retries
-// with a fresh token on a new connection.
-var errReconnect = errors.New("imap: reconnect to retry with a fresh token")
+// reconnectError: the server refused the token and hung up; Dial tries
+// the refreshed token on a new connection.
+type reconnectError struct{ token string }
+
+func (reconnectError) Error() string { return "imap: reconnect to retry with a fresh token" }
 
 // loginOAuth2 signs in with the token source's access token. A refused
 // token is refreshed once and the fresh one tried on the same connection
-// (or, when the server closed it, a new one: errReconnect).
+// (or, when the server hung up, a new one: reconnectError).
 func (s *Session) loginOAuth2(ctx context.Context) error {
 	mech, err := s.oauthMechanism()
 	if err != nil {
@@ -44,22 +46,24 @@ func (s *Session) loginOAuth2(ctx context.Context) error {
 	if err != nil || !refused {
 		return err
 	}
-	if s.closed() {
-		return errReconnect
+	if tok, err = s.cfg.OAuth2.Refresh(ctx); err != nil {
+		return err
 	}
-	return s.loginOAuth2Retry(ctx)
+	if s.closed() {
+		return reconnectError{tok}
+	}
+	err = s.lastTry(mech, tok)
+	var ie *imap.Error
+	if err != nil && hsync.KindOf(err) == hsync.Transient && !errors.As(err, &ie) {
+		// Not a reply: the server hung up after its refusal.
+		return reconnectError{tok}
+	}
+	return err
 }
 
-// loginOAuth2Retry is the second and last try, with a refreshed token.
-func (s *Session) loginOAuth2Retry(ctx context.Context) error {
-	mech, err := s.oauthMechanism()
-	if err != nil {
-		return err
-	}
-	tok, err := s.cfg.OAuth2.Refresh(ctx)
-	if err != nil {
-		return err
-	}
+// lastTry authenticates with a refreshed token: a refusal now is for
+// good.
+func (s *Session) lastTry(mech, tok string) error {
 	refused, err := s.authenticate(mech, tok)
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ type SinkMessage struct {
 	To        []string
 	Data      []byte
 	MessageID string
+	Mechanism string // the SASL mechanism the sender signed in with
 }
 
 // StartSMTPSink starts a sink on 127.0.0.1.
@@ -96,6 +97,7 @@ func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &sink
 type sinkSession struct {
 	s      *SMTPSink
 	authed bool
+	mech   string
 	from   string
 	to     []string
 }
@@ -120,7 +122,7 @@ func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
 		if username != ss.s.User || password != ss.s.Password {
 			return errors.New("invalid credentials")
 		}
-		ss.authed = true
+		ss.authed, ss.mech = true, sasl.Plain
 		return nil
 	}), nil
 }
@@ -149,7 +151,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := SinkMessage{From: ss.from, To: ss.to, Data: data}
+	m := SinkMessage{From: ss.from, To: ss.to, Data: data, Mechanism: ss.mech}
 	if parsed, err := mail.ReadMessage(bytes.NewReader(data)); err == nil {
 		m.MessageID = strings.Trim(strings.TrimSpace(parsed.Header.Get("Message-ID")), "<>")
 	}

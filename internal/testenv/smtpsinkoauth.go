@@ -56,7 +56,7 @@ func (a *sinkTokenServer) Next(response []byte) ([]byte, bool, error) {
 		a.refused = true
 		return []byte(`{"status":"401","schemes":"bearer","scope":"mail"}`), false, nil
 	}
-	a.ss.authed = true
+	a.ss.authed, a.ss.mech = true, a.mech
 	return nil, true, nil
 }
 
