@@ -172,7 +172,13 @@ func StartDovecot(t testing.TB, opts ...DovecotOption) *Dovecot {
 	if !ru.Root {
 		// Not root: everything runs as the current user, without chroot.
 		loginUser, internalUser, internalGroup, chroot = ru.Name, ru.Name, group, "  chroot =\n"
-		anvilChroot = "service anvil {\n  chroot =\n}\n"
+		anvilChroot = "  chroot =\n"
+	}
+	if o.oidc != nil {
+		anvilChroot += oauth2AnvilPenaltyOff
+	}
+	if anvilChroot != "" {
+		anvilChroot = "service anvil {\n" + anvilChroot + "}\n"
 	}
 
 	dir := instanceDir(t, "dovecot")

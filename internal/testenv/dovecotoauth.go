@@ -29,6 +29,13 @@ func WithOAuth2(o *OIDC, mechanisms ...string) DovecotOption {
 	}
 }
 
+// oauth2AnvilPenaltyOff goes in the anvil service block. Dovecot delays a
+// login from an IP that failed recently (2 s, then 4, 8, 15: the auth
+// penalty, kept by anvil), which would slow every refused-then-refreshed
+// login by seconds. The auth process skips it when it cannot open anvil's
+// penalty socket, hence mode 0.
+const oauth2AnvilPenaltyOff = "  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n"
+
 // oauth2Config returns the oauth2 passdb block (with {{oauth2conf}} to be
 // replaced by its settings file), the mechanisms line restricting the
 // passwd-file passdb to passwords, and auth_mechanisms.
@@ -45,11 +52,7 @@ func (o dovecotOptions) oauth2Config(t testing.TB) (passdb, passwdMechs, authMec
 		}
 	}
 	list := strings.Join(mechs, " ")
-	// Dovecot delays a login from an IP that failed recently (2 s, then
-	// 4, 8, 15: the auth penalty, kept by anvil), which would slow every
-	// refused-then-refreshed login by seconds. The auth process skips it
-	// when it cannot open anvil's penalty socket, hence mode 0.
-	passdb = "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\npassdb {\n  driver = oauth2\n  mechanisms = " + list + "\n  args = {{oauth2conf}}\n}\n"
+	passdb = "passdb {\n  driver = oauth2\n  mechanisms = " + list + "\n  args = {{oauth2conf}}\n}\n"
 	return passdb, "  mechanisms = plain login\n", "plain login " + list
 }
 

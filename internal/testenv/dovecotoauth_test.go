@@ -23,7 +23,9 @@ func (ic *imapConn) authenticate(tag, mech, ir string) string {
 	}
 }
 
-func xoauth2(user, token string) string { return "user=" + user + "\x01auth=Bearer " + token + "\x01\x01" }
+func xoauth2(user, token string) string {
+	return "user=" + user + "\x01auth=Bearer " + token + "\x01\x01"
+}
 func oauthbearer(user, token string) string {
 	return "n,a=" + user + ",\x01auth=Bearer " + token + "\x01\x01"
 }
