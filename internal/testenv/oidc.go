@@ -215,7 +215,8 @@ func (o *OIDC) AuthURL() string { return o.Addr() + mockoidc.AuthorizationEndpoi
 
 // TokenURL is the token endpoint (authorization_code, refresh_token and
 // the device_code grant). Client credentials may come as form fields or
-// HTTP Basic.
+// HTTP Basic; a client sending no secret is taken for a public client
+// and accepted, a wrong secret is refused.
 func (o *OIDC) TokenURL() string { return o.Addr() + mockoidc.TokenEndpoint }
 
 // UserinfoURL is the userinfo endpoint (Authorization: Bearer).
@@ -512,6 +513,13 @@ func (o *OIDC) token(w http.ResponseWriter, r *http.Request) {
 	if id, secret, ok := r.BasicAuth(); ok && r.Form.Get("client_id") == "" {
 		r.Form.Set("client_id", id)
 		r.Form.Set("client_secret", secret)
+	}
+	// A client without a secret is a public client (a native app, RFC
+	// 8252, as Microsoft's and Google's desktop registrations are):
+	// accepted. mockoidc insists on the secret, so it is filled in; a
+	// wrong one is still refused.
+	if r.Form.Get("client_id") == o.ClientID && r.Form.Get("client_secret") == "" {
+		r.Form.Set("client_secret", o.ClientSecret)
 	}
 	grant := r.Form.Get("grant_type")
 	if grant == "refresh_token" {

@@ -309,3 +309,21 @@ func TestOIDCDeviceGrantWithXOAuth2Client(t *testing.T) {
 		t.Fatal("DenyDevice of a used code succeeded")
 	}
 }
+
+func TestOIDCAcceptsPublicClientsAndRefusesAWrongSecret(t *testing.T) {
+	o := StartOIDC(t)
+	minted := o.Mint(t, "alice")
+	old := &oauth2.Token{RefreshToken: minted.RefreshToken, Expiry: time.Now().Add(-time.Minute)}
+	public := oauthConfig(o, "")
+	public.ClientSecret = ""
+	public.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	if _, err := public.TokenSource(context.Background(), old).Token(); err != nil {
+		t.Fatalf("public client refresh: %v", err)
+	}
+	wrong := oauthConfig(o, "")
+	wrong.ClientSecret = "not-the-secret"
+	var re *oauth2.RetrieveError
+	if _, err := wrong.TokenSource(context.Background(), old).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
+		t.Fatalf("wrong secret: %v, want invalid_client", err)
+	}
+}
