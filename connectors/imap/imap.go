@@ -9,7 +9,10 @@
 //   - Bodies are streamed from the IMAP literal to the caller; no message
 //     is held in memory whole.
 //   - Every error leaving this package is classified with a sync kind
-//     (transient, auth, permanent); the password never appears in one.
+//     (transient, auth, permanent); the password or OAuth2 token never
+//     appears in one.
+//   - With OAuth2, a refused token is refreshed once and tried again; a
+//     second refusal is Auth. Errors of the TokenSource pass unchanged.
 //   - A cancelled context closes the connection, which unblocks any
 //     command in progress; the session is then unusable.
 package imap
@@ -43,6 +46,9 @@ type Config struct {
 	// Password is called at each login, so a rotated secret is picked up
 	// without a restart. Its result is never logged.
 	Password func(ctx context.Context) (string, error)
+	// OAuth2, when set, signs in with XOAUTH2 or OAUTHBEARER (whichever
+	// the server advertises; OAUTHBEARER preferred) instead of Password.
+	OAuth2 TokenSource
 	// TLSConfig overrides the default (system roots, ServerName = Host).
 	TLSConfig *tls.Config
 	// DialTimeout bounds connecting, TLS and the greeting; 0 means 30 s.
@@ -78,31 +84,89 @@ var _ hsync.MailRemote = (*Session)(nil)
 // overloaded front end) costs that long, not ReadTimeout per read. Only
 // the established session's reads get ReadTimeout.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
-	op := "imap connect " + cfg.addr()
 	timeout := cfg.DialTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	s, closeAtDeadline, err := connect(ctx, dctx, cfg, timeout)
+	if err != nil {
+		return nil, err
+	}
+	err = s.login(dctx)
+	var re reconnectError
+	if errors.As(err, &re) {
+		// The server hung up after refusing a token: the fresh one is
+		// tried on a new connection (see loginOAuth2).
+		closeAtDeadline()
+		s.c.Close()
+		if s, closeAtDeadline, err = connect(ctx, dctx, cfg, timeout); err != nil {
+			return nil, err
+		}
+		var mech string
+		if mech, err = s.oauthMechanism(); err == nil {
+			err = s.lastTry(mech, re.token)
+		}
+	}
+	if err != nil {
+		closeAtDeadline()
+		s.c.Close()
+		if dctx.Err() != nil {
+			return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, err)
+		}
+		return nil, err
+	}
+	if !closeAtDeadline() {
+		// The deadline passed as the login finished: the connection is
+		// closed or about to be.
+		s.c.Close()
+		return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, dctx.Err())
+	}
+	// The session is established: from now on each read may wait
+	// readTimeout. The client's reader is already blocked in a read
+	// under the setup deadline; moving that deadline (rather than
+	// clearing it) keeps this first wait bounded too.
+	s.conn.timeout.Store(int64(s.readTimeout))
+	s.conn.SetWriteDeadline(time.Time{})
+	s.conn.SetReadDeadline(time.Now().Add(s.readTimeout))
+	caps := s.c.Caps()
+	s.caps = hsync.MailCaps{
+		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
+		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
+		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
+		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
+	}
+	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
+	return s, nil
+}
+
+// connect opens the connection, secures it and reads the greeting. Until
+// login completes, the fixed deadline of dctx bounds every read and write
+// (the per-read limit is off: it would push it back at each read), and
+// the end of dctx closes the connection, which unblocks any exchange in
+// progress, STARTTLS's included. The returned stop function disarms that
+// close; it reports false when the deadline has already fired.
+func connect(ctx, dctx context.Context, cfg Config, timeout time.Duration) (*Session, func() bool, error) {
+	op := "imap connect " + cfg.addr()
 	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", cfg.addr())
 	if err != nil {
-		return nil, setupError(ctx, dctx, timeout, op, hsync.Transient, err)
+		return nil, nil, setupError(ctx, dctx, timeout, op, hsync.Transient, err)
 	}
 	readTimeout := cfg.ReadTimeout
 	if readTimeout == 0 {
 		readTimeout = 2 * time.Minute
 	}
-	// Until login completes, the fixed deadline of dctx bounds every
-	// read and write (the per-read limit is off: it would push it back
-	// at each read), and the end of dctx closes the connection, which
-	// unblocks any exchange in progress, STARTTLS's included.
 	conn := &watchedConn{Conn: raw}
 	if dl, ok := dctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	closeAtDeadline := context.AfterFunc(dctx, func() { raw.Close() })
-	defer closeAtDeadline()
+	fail := func(kind hsync.Kind, op string, err error) (*Session, func() bool, error) {
+		closeAtDeadline()
+		conn.Close()
+		return nil, nil, setupError(ctx, dctx, timeout, op, kind, err)
+	}
 	tlsCfg := cfg.TLSConfig
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
@@ -118,52 +182,27 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	case "tls", "":
 		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
-			conn.Close()
-			return nil, setupError(ctx, dctx, timeout, op, classifyTLS(err), err)
+			return fail(classifyTLS(err), op, err)
 		}
 		c = imapclient.New(tc, opts)
 	case "starttls":
 		c, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
-			conn.Close()
-			return nil, setupError(ctx, dctx, timeout, op+" (STARTTLS)", classifyTLS(err), err)
+			return fail(classifyTLS(err), op+" (STARTTLS)", err)
 		}
 	case "none":
 		c = imapclient.New(conn, opts)
 	default:
+		closeAtDeadline()
 		conn.Close()
-		return nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
+		return nil, nil, hsync.Errorf(hsync.Permanent, op, fmt.Errorf("unknown tls mode %q", cfg.TLS))
 	}
 	s := &Session{cfg: cfg, c: c, notify: notify, conn: conn, readTimeout: readTimeout}
-	if err := s.login(dctx); err != nil {
+	if err := c.WaitGreeting(); err != nil {
 		c.Close()
-		if dctx.Err() != nil {
-			return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, err)
-		}
-		return nil, err
+		return fail(classify(err), "imap login "+cfg.addr(), err)
 	}
-	if !closeAtDeadline() {
-		// The deadline passed as the login finished: the connection is
-		// closed or about to be.
-		c.Close()
-		return nil, setupError(ctx, dctx, timeout, "imap login "+cfg.addr(), hsync.Transient, dctx.Err())
-	}
-	// The session is established: from now on each read may wait
-	// readTimeout. The client's reader is already blocked in a read
-	// under the setup deadline; moving that deadline (rather than
-	// clearing it) keeps this first wait bounded too.
-	conn.timeout.Store(int64(readTimeout))
-	conn.SetWriteDeadline(time.Time{})
-	conn.SetReadDeadline(time.Now().Add(readTimeout))
-	caps := c.Caps()
-	s.caps = hsync.MailCaps{
-		CondStore: caps.Has(imap.CapCondStore) || caps.Has(imap.CapIMAP4rev2),
-		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
-		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
-		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
-	}
-	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
-	return s, nil
+	return s, closeAtDeadline, nil
 }
 
 // setupError classifies a failure to connect or log in. When the setup
@@ -183,8 +222,8 @@ func setupError(ctx, dctx context.Context, timeout time.Duration, op string, kin
 
 func (s *Session) login(ctx context.Context) error {
 	op := "imap login " + s.cfg.addr()
-	if err := s.c.WaitGreeting(); err != nil {
-		return hsync.Errorf(classify(err), op, err)
+	if s.cfg.OAuth2 != nil {
+		return s.loginOAuth2(ctx)
 	}
 	if s.cfg.Password == nil {
 		return hsync.Errorf(hsync.Auth, op, errors.New("no password source"))

@@ -18,7 +18,10 @@
 //     transaction is reset (RSET) and no one gets the message.
 //   - Every error leaving this package carries a sync kind (see
 //     classification below) and the server's reply text, as in
-//     "550 5.1.1 <x@y>: user unknown"; the password never appears in one.
+//     "550 5.1.1 <x@y>: user unknown"; the password or OAuth2 token never
+//     appears in one.
+//   - With OAuth2, a refused token is refreshed once and tried again (on
+//     the same connection, or a new one if the server hung up).
 //   - A cancelled context closes the connection, which unblocks any
 //     command in progress; the Client is then unusable (Send fails
 //     Transient, Close still works). After a failed transaction that
@@ -32,6 +35,8 @@
 //	STARTTLS or AUTH required but not offered             Auth
 //	unknown tls mode (the configuration must be fixed)    Auth
 //	the password source failed                            Auth
+//	the OAuth2 token source failed                        its own kind, error unchanged
+//	OAuth2 token refused, and again after one refresh     Auth
 //	reply 530, 534, 535, 538, or enhanced code 5.7.8      Auth
 //	any 4xx reply (421, 450, 451, 452, 454, ...)          Transient
 //	5xx reply while setting up (greeting, EHLO, AUTH)     Auth      (never dead-letters a message)
@@ -69,11 +74,15 @@ type Config struct {
 	Port int
 	TLS  string // tls (also when empty) | starttls | none (loopback only, checked by config)
 	// Username, when set, logs in with AUTH PLAIN (or LOGIN when the
-	// server offers no PLAIN). Empty: no login.
+	// server offers no PLAIN), or with OAuth2. Empty: no login.
 	Username string
 	// Password is called at each login, so a rotated secret is picked up
 	// without a restart. Its result is never logged nor put in an error.
 	Password func(ctx context.Context) (string, error)
+	// OAuth2, when set, signs in with XOAUTH2 or OAUTHBEARER (whichever
+	// the server advertises; OAUTHBEARER preferred) instead of Password.
+	// Username is then required.
+	OAuth2 TokenSource
 	// TLSConfig overrides the default (system roots, ServerName = Host).
 	TLSConfig *tls.Config
 	// HeloName is the name given in EHLO; empty means "localhost".
@@ -126,6 +135,9 @@ type Client struct {
 	timeout time.Duration
 	// broken is why the connection can no longer be used (nil: usable).
 	broken error
+	// freshToken is a refreshed OAuth2 token still to be tried, on a new
+	// connection, after the server refused the first and hung up.
+	freshToken string
 }
 
 var _ hsync.Sender = (*Client)(nil)
@@ -162,6 +174,20 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	err = cl.open(dctx, helo)
 	if !stop() && err == nil {
 		err = dctx.Err()
+	}
+	if errors.Is(err, errReconnect) {
+		// The server hung up after refusing the OAuth2 token: the fresh
+		// one is tried on a new connection.
+		raw.Close()
+		if raw, err = (&net.Dialer{}).DialContext(dctx, "tcp", cl.addr); err != nil {
+			return nil, cl.dialError(ctx, dctx, op, err)
+		}
+		cl.raw = raw
+		stop = context.AfterFunc(dctx, func() { raw.Close() })
+		err = cl.open(dctx, helo)
+		if !stop() && err == nil {
+			err = dctx.Err()
+		}
 	}
 	if err != nil {
 		raw.Close()
@@ -213,10 +239,16 @@ func (e setupError) Unwrap() error { return e.err }
 func (cl *Client) login(ctx context.Context) error {
 	user := cl.cfg.Username
 	if user == "" {
+		if cl.cfg.OAuth2 != nil {
+			return setupError{errors.New("signing in with OAuth2 needs a username")}
+		}
 		return nil
 	}
 	if ok, _ := cl.c.Extension("AUTH"); !ok {
 		return setupError{fmt.Errorf("the server offers no AUTH; cannot log in as %s", user)}
+	}
+	if cl.cfg.OAuth2 != nil {
+		return cl.loginOAuth2(ctx)
 	}
 	if cl.cfg.Password == nil {
 		return setupError{errors.New("no password source")}
@@ -274,6 +306,10 @@ func (l *loginClient) Next([]byte) ([]byte, error) {
 func (cl *Client) dialError(parent, dctx context.Context, op string, err error) error {
 	if perr := parent.Err(); perr != nil {
 		return hsync.Errorf(hsync.Transient, op, perr)
+	}
+	var te tokenSourceError
+	if errors.As(err, &te) {
+		return te.err
 	}
 	var se setupError
 	if errors.As(err, &se) {

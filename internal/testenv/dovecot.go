@@ -73,7 +73,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {{authmechs}}
 # Answer failed logins at once (default 2s), so auth-failure tests are fast.
 auth_failure_delay = 0
 # Mail processes run as an unprivileged user: Dovecot refuses uid 0.
@@ -93,12 +93,12 @@ mail_plugins =
 
 passdb {
   driver = passwd-file
-  # One file per user: Dovecot stats a passwd file at most once a second,
+{{passwdmechs}}  # One file per user: Dovecot stats a passwd file at most once a second,
   # but opens a file it has not seen yet at once, so AddUser takes effect
   # immediately.
   args = scheme=PLAIN username_format=%u {{dir}}/passwd.d/%u
 }
-userdb {
+{{oauth2passdb}}userdb {
   driver = static
   args = uid={{uid}} gid={{gid}} home={{dir}}/mail/%u
 }
@@ -148,9 +148,19 @@ protocol imap {
 // whose password is random, and stops it (by PID) when the test ends.
 // When the tests run as root, mail is owned by [TestUser], which is created
 // if missing; the login and internal processes use the stock dovenull and
-// dovecot users of the Debian package.
-func StartDovecot(t testing.TB) *Dovecot {
+// dovecot users of the Debian package. Options (such as [WithOAuth2])
+// change the configuration; without any it is the one described at
+// [Dovecot].
+func StartDovecot(t testing.TB, opts ...DovecotOption) *Dovecot {
 	t.Helper()
+	var o dovecotOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	authMechs, passwdMechs, oauth2Passdb := "plain login", "", ""
+	if o.oidc != nil {
+		oauth2Passdb, passwdMechs, authMechs = o.oauth2Config(t)
+	}
 	bin := mustBinary(t, "dovecot")
 	Require(t, "/usr/lib/dovecot/imap") // dovecot-imapd, apart from dovecot-core
 	ru := unprivileged(t)
@@ -162,7 +172,13 @@ func StartDovecot(t testing.TB) *Dovecot {
 	if !ru.Root {
 		// Not root: everything runs as the current user, without chroot.
 		loginUser, internalUser, internalGroup, chroot = ru.Name, ru.Name, group, "  chroot =\n"
-		anvilChroot = "service anvil {\n  chroot =\n}\n"
+		anvilChroot = "  chroot =\n"
+	}
+	if o.oidc != nil {
+		anvilChroot += oauth2AnvilPenaltyOff
+	}
+	if anvilChroot != "" {
+		anvilChroot = "service anvil {\n" + anvilChroot + "}\n"
 	}
 
 	dir := instanceDir(t, "dovecot")
@@ -178,6 +194,11 @@ func StartDovecot(t testing.TB) *Dovecot {
 	mkdirs(t, d.passwdDir)
 	d.User, d.Password = d.AddUser(t, "holdover")
 	d.MailDir = filepath.Join(dir, "mail", d.User, "Maildir")
+	if o.oidc != nil {
+		oauth2Conf := filepath.Join(dir, "dovecot-oauth2.conf.ext")
+		writeFile(t, oauth2Conf, o.oauth2Ext(), 0o644)
+		oauth2Passdb = strings.ReplaceAll(oauth2Passdb, "{{oauth2conf}}", oauth2Conf)
+	}
 
 	conf := filepath.Join(dir, "dovecot.conf")
 	launch := func(port int) *process {
@@ -192,6 +213,9 @@ func StartDovecot(t testing.TB) *Dovecot {
 			"{{port}}", strconv.Itoa(port),
 			"{{loginchroot}}", chroot,
 			"{{anvilchroot}}", anvilChroot,
+			"{{authmechs}}", authMechs,
+			"{{passwdmechs}}", passwdMechs,
+			"{{oauth2passdb}}", oauth2Passdb,
 		)
 		writeFile(t, conf, r.Replace(dovecotConf), 0o644)
 		return startProcess(t, "dovecot", dir, filepath.Join(dir, "stdout.log"),

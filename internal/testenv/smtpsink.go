@@ -28,6 +28,8 @@ type SMTPSink struct {
 	mu     sync.Mutex
 	msgs   []SinkMessage
 	reject map[string]*smtp.SMTPError
+	oidc   *OIDC    // set by AcceptOAuth2Only
+	mechs  []string // the OAuth2 mechanisms offered then
 	srv    *smtp.Server
 }
 
@@ -37,6 +39,7 @@ type SinkMessage struct {
 	To        []string
 	Data      []byte
 	MessageID string
+	Mechanism string // the SASL mechanism the sender signed in with
 }
 
 // StartSMTPSink starts a sink on 127.0.0.1.
@@ -94,18 +97,32 @@ func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &sink
 type sinkSession struct {
 	s      *SMTPSink
 	authed bool
+	mech   string
 	from   string
 	to     []string
 }
 
-func (ss *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (ss *sinkSession) AuthMechanisms() []string {
+	if _, mechs := ss.s.oauth2(); mechs != nil {
+		return mechs
+	}
+	return []string{sasl.Plain}
+}
 
 func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
+	if o, mechs := ss.s.oauth2(); o != nil {
+		for _, m := range mechs {
+			if strings.EqualFold(m, mech) {
+				return &sinkTokenServer{mech: m, ss: ss, oidc: o}, nil
+			}
+		}
+		return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "mechanism not offered"}
+	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != ss.s.User || password != ss.s.Password {
 			return errors.New("invalid credentials")
 		}
-		ss.authed = true
+		ss.authed, ss.mech = true, sasl.Plain
 		return nil
 	}), nil
 }
@@ -134,7 +151,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := SinkMessage{From: ss.from, To: ss.to, Data: data}
+	m := SinkMessage{From: ss.from, To: ss.to, Data: data, Mechanism: ss.mech}
 	if parsed, err := mail.ReadMessage(bytes.NewReader(data)); err == nil {
 		m.MessageID = strings.Trim(strings.TrimSpace(parsed.Header.Get("Message-ID")), "<>")
 	}

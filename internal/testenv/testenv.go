@@ -1,6 +1,9 @@
 // Package testenv starts throwaway, loopback-only real servers for
 // integration tests: Dovecot (IMAP), Radicale (CalDAV) and Apache httpd with
-// mod_dav (WebDAV).
+// mod_dav (WebDAV); and, inside the test process, an SMTP sink and an
+// OAuth2/OIDC identity provider ([StartOIDC]) that Dovecot
+// ([WithOAuth2]) and the sink ([SMTPSink.AcceptOAuth2Only]) check tokens
+// with.
 //
 // Invariants every helper in this package keeps:
 //
