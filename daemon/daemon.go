@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -198,7 +199,16 @@ func prepareDataDir(dir string) error {
 		return fmt.Errorf("data_dir %s: not writable: %w", dir, err)
 	}
 	probe.Close()
-	return os.Remove(probe.Name())
+	if err := os.Remove(probe.Name()); err != nil {
+		return err
+	}
+	// The spool holds messages between the network and the store, for
+	// the SMTP endpoint and the outbox as well as the mail mirror: an
+	// account with SMTP and no IMAP needs it too.
+	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: spool: %w", dir, err)
+	}
+	return nil
 }
 
 func accountNames(cfg *config.Config) []string {
