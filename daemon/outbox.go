@@ -8,6 +8,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/connectors/oauth"
 	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -15,22 +16,27 @@ import (
 )
 
 // imapConfig is the connector configuration of an account's IMAP server.
-func imapConfig(srv *config.Server) imapconn.Config {
+// src is the account's OAuth2 token source, nil when it uses a password.
+func imapConfig(srv *config.Server, src *oauth.Source) imapconn.Config {
 	secret := srv.Secret
-	return imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+	c := imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve}
+	if src != nil {
+		c.OAuth2, c.Password = src, nil
+	}
+	return c
 }
 
 // imapWriter dials sessions that replay mail actions.
-func imapWriter(srv *config.Server) hsync.MailWriterDialer {
-	cfg := imapConfig(srv)
+func imapWriter(srv *config.Server, src *oauth.Source) hsync.MailWriterDialer {
+	cfg := imapConfig(srv, src)
 	return func(ctx context.Context) (hsync.MailWriter, error) { return imapconn.Dial(ctx, cfg) }
 }
 
 // imapWorker replays an account's mail actions.
-func imapWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy) *outbox.Worker {
+func imapWorker(db *store.DB, a config.Account, src *oauth.Source, log *slog.Logger, retry backoff.Policy) *outbox.Worker {
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "imap", Kinds: outbox.ServiceKinds["imap"],
-		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a.Mail.IMAP)},
+		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a.Mail.IMAP, src)},
 		Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
 	})
 }

@@ -51,6 +51,21 @@ type Config struct {
 	// waits for it (outside IDLE) before the connection is given up as
 	// half-open; 0 means 2 minutes.
 	ReadTimeout time.Duration
+	// OAuth2, when set, signs in with XOAUTH2 or OAUTHBEARER (whichever
+	// the server advertises; OAUTHBEARER preferred) instead of Password.
+	OAuth2 TokenSource
+}
+
+// TokenSource hands out OAuth2 access tokens. Errors it returns are
+// already classified (sync.Errorf): the connector passes them on
+// unchanged.
+type TokenSource interface {
+	// AccessToken returns a token valid for at least a minute,
+	// refreshing it first when needed.
+	AccessToken(ctx context.Context) (string, error)
+	// Refresh discards the cached access token (the server refused it)
+	// and returns a fresh one.
+	Refresh(ctx context.Context) (string, error)
 }
 
 func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }

@@ -199,6 +199,7 @@ func (s *Source) load() error {
 		}
 	}
 	if tf.RefreshToken == "" && tf.AccessToken == "" {
+		s.tok = nil // logged out: the cached token goes too
 		return needsLogin(s.cfg.Account, "not signed in")
 	}
 	s.tok, s.got, s.seed, s.loaded = tf.token(), tf.SavedAt, tf.Seed, st

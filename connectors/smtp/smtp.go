@@ -83,6 +83,21 @@ type Config struct {
 	// final dot may take ten times as long (RFC 5321 §4.5.3.2 gives it
 	// 10 minutes against 5 for other commands: servers scan messages).
 	Timeout time.Duration
+	// OAuth2, when set, signs in with XOAUTH2 or OAUTHBEARER (whichever
+	// the server advertises; OAUTHBEARER preferred) instead of Password.
+	OAuth2 TokenSource
+}
+
+// TokenSource hands out OAuth2 access tokens. Errors it returns are
+// already classified (sync.Errorf): the connector passes them on
+// unchanged.
+type TokenSource interface {
+	// AccessToken returns a token valid for at least a minute,
+	// refreshing it first when needed.
+	AccessToken(ctx context.Context) (string, error)
+	// Refresh discards the cached access token (the server refused it)
+	// and returns a fresh one.
+	Refresh(ctx context.Context) (string, error)
 }
 
 func (c Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }

@@ -124,10 +124,14 @@ func ServiceKind(service string) string {
 }
 
 // ServiceWords says a service's state for a person as of now: "up",
-// "down since 14:02 (12 min)", "having trouble since 14:02", "not synced
-// yet".
+// "down since 14:02 (12 min)", "having trouble since 14:02", "needs
+// sign-in: run holdover account login work", "not synced yet".
 func ServiceWords(s ServiceStatus, now time.Time) string {
 	switch {
+	case s.NeedsLogin && s.Action != "":
+		return "needs sign-in: run " + s.Action
+	case s.NeedsLogin:
+		return "needs sign-in"
 	case s.Outage != nil:
 		return "down since " + Clock(s.Outage.StartedAt, now) + " (" + Duration(now.Sub(s.Outage.StartedAt)) + ")"
 	case s.State == store.HealthDown && s.Since != nil:
