@@ -241,15 +241,19 @@ func TestATokenFileOthersCanReadIsRefused(t *testing.T) {
 	}
 }
 
-func TestClientRefusedIsAuth(t *testing.T) {
-	p := newIdP(t)
-	p.set(oauthError("invalid_client", 401))
-	f := newFixture(t, p.URL)
-	f.store(t, "", 0)
-	_, err := New(f.cfg).AccessToken(t.Context())
-	noSecret(t, err)
-	if hsync.KindOf(err) != hsync.Auth || !strings.Contains(err.Error(), "client_id") {
-		t.Fatalf("AccessToken = %v (%v); want Auth naming client_id", err, hsync.KindOf(err))
+func TestClientOrScopesRefusedIsAuth(t *testing.T) {
+	for code, want := range map[string]string{"invalid_client": "client_id", "unauthorized_client": "client_secret", "invalid_scope": "scopes"} {
+		t.Run(code, func(t *testing.T) {
+			p := newIdP(t)
+			p.set(oauthError(code, 400))
+			f := newFixture(t, p.URL)
+			f.store(t, "", 0)
+			_, err := New(f.cfg).AccessToken(t.Context())
+			noSecret(t, err)
+			if hsync.KindOf(err) != hsync.Auth || !strings.Contains(err.Error(), want) {
+				t.Fatalf("AccessToken = %v (%v); want Auth naming %s", err, hsync.KindOf(err), want)
+			}
+		})
 	}
 }
 
