@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/connectors/oauth"
+	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -40,7 +41,7 @@ func newTokenEndpoint(t *testing.T) *tokenEndpoint {
 			w.WriteHeader(400)
 			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"AADSTS50173: the grant was revoked"}`)
 		case "down":
-			http.Error(w, "bad gateway", 502)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
 		default:
 			fmt.Fprintf(w, `{"access_token":"at-%d-SECRET","token_type":"Bearer","refresh_token":"rt-%d-SECRET","expires_in":3600}`, e.requests.Load(), e.requests.Load())
 		}
@@ -67,13 +68,12 @@ func (x *signingExecutor) Execute(ctx context.Context, row store.OutboxRow) (fun
 func (x *signingExecutor) Close() error { return nil }
 
 type signInFixture struct {
-	db       *store.DB
-	dataDir  string
-	idp      *tokenEndpoint
-	exec     *signingExecutor
-	worker   *outbox.Worker
-	cfg      *config.Config
-	tokenDir string
+	db      *store.DB
+	dataDir string
+	idp     *tokenEndpoint
+	exec    *signingExecutor
+	worker  *outbox.Worker
+	cfg     *config.Config
 }
 
 func newSignInFixture(t *testing.T) *signInFixture {
@@ -263,4 +263,36 @@ func (f *signInFixture) assertNoSecretInDB(t *testing.T) {
 	if strings.Contains(string(b)+string(wal), "SECRET") {
 		t.Error("the database holds a token")
 	}
+}
+
+// holdover account login tells the running daemon over the control
+// socket; an action parked until the login is tried again at once.
+func TestSignedInOverTheControlSocketResumesTheParkedQueue(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	text := "data_dir: " + dataDir + "\nlisten: {http: \"\", smtp: \"\"}\naccounts:\n  - name: work\n    mail:\n      smtp: {host: 127.0.0.1, port: 1, tls: none, username: me, password_env: HOLDOVER_TEST_PW}\n"
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfgPath)
+	ctx := t.Context()
+	var id int64
+	err := r.d.db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		if id, err = tx.EnqueueOutbox(ctx, store.OutboxAction{Account: "work", Kind: outbox.KindSend, TargetKey: "send:1", Payload: []byte("{}")}); err != nil {
+			return err
+		}
+		return tx.FinishOutbox(ctx, id, store.OutboxFailed, "needs-login: …", time.Now().Add(time.Hour))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := control.NewClient(filepath.Join(dataDir, "holdover.sock")).SignedIn(ctx, "work"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the parked action to be tried again", func() bool {
+		row, err := r.d.db.OutboxRow(ctx, id)
+		return err == nil && row.Attempts > 0 && !strings.HasPrefix(row.LastError, "needs-login")
+	})
 }
