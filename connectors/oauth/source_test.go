@@ -290,7 +290,10 @@ func TestSystemdCredentialSeedsTheSignIn(t *testing.T) {
 func TestWaitingForARefreshRespectsTheContext(t *testing.T) {
 	p := newIdP(t)
 	release := make(chan struct{})
-	p.set(func(w http.ResponseWriter, r *http.Request) { <-release; http.Error(w, "late", http.StatusServiceUnavailable) })
+	p.set(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		http.Error(w, "late", http.StatusServiceUnavailable)
+	})
 	defer close(release)
 	f := newFixture(t, p.URL)
 	f.store(t, "", 0)
