@@ -24,6 +24,9 @@ const (
 	// reuseFresh: a token obtained this recently is not refreshed again
 	// by Refresh (IMAP and SMTP refused the same old token at once).
 	reuseFresh = 10 * time.Second
+	// quietAfterFailure spaces out early renewals while the identity
+	// provider fails and the cached token is still valid.
+	quietAfterFailure = 30 * time.Second
 	// requestTimeout bounds one token request.
 	requestTimeout = 30 * time.Second
 )
@@ -100,6 +103,9 @@ type Source struct {
 	latched  error     // a NeedsLogin answered without asking again
 	latchFor stamp     // the file version latched refers to
 	seed     string    // see tokenFile.Seed
+	// quietUntil: after a transient refresh failure, a still-valid token
+	// is handed out without asking again until then.
+	quietUntil time.Time
 }
 
 // New returns the Source of cfg's account.
@@ -144,6 +150,11 @@ func (s *Source) AccessToken(ctx context.Context) (string, error) {
 	}
 	now := s.clk.Now()
 	if s.tok.AccessToken != "" && s.tok.Expiry.Sub(now) > s.cfg.EarlyRefresh {
+		return s.tok.AccessToken, nil
+	}
+	// Early renewal failed a moment ago and the token still works: each
+	// new connection does not ask the identity provider again.
+	if now.Before(s.quietUntil) && s.tok.AccessToken != "" && s.tok.Expiry.Sub(now) >= minValid {
 		return s.tok.AccessToken, nil
 	}
 	return s.refresh(ctx)
@@ -228,8 +239,18 @@ func (s *Source) refresh(ctx context.Context) (string, error) {
 		}
 		err = Classify(s.cfg.Account, err)
 		if hsync.KindOf(err) == hsync.NeedsLogin {
+			// Another process (holdover sync --once, a login) may have
+			// rotated the refresh token meanwhile: its file wins.
+			if st := statStamp(s.cfg.path()); st != s.loaded {
+				if s.load() == nil && s.tok.AccessToken != "" && s.tok.Expiry.Sub(s.clk.Now()) >= minValid {
+					return s.tok.AccessToken, nil
+				}
+			}
 			// Asking again cannot help: wait for a new token file.
 			s.latched, s.latchFor = err, statStamp(s.cfg.path())
+		}
+		if hsync.KindOf(err) == hsync.Transient {
+			s.quietUntil = s.clk.Now().Add(quietAfterFailure)
 		}
 		s.log.Warn("token refresh failed", "kind", hsync.KindOf(err).String(), "err", err)
 		return s.keepOr(cached, err)

@@ -306,3 +306,42 @@ func TestWaitingForARefreshRespectsTheContext(t *testing.T) {
 		t.Errorf("AccessToken while another refresh hangs = %v; want the context's deadline", err)
 	}
 }
+
+func TestEarlyRenewalFailingDoesNotAskOnEveryConnection(t *testing.T) {
+	p := newIdP(t)
+	p.set(oauthError("temporarily_unavailable", 503))
+	f := newFixture(t, p.URL)
+	f.store(t, "access-0-SECRET", 4*time.Minute)
+	src := New(f.cfg)
+	for range 10 { // IMAP, IDLE and SMTP connect
+		if tok, err := src.AccessToken(t.Context()); err != nil || tok != "access-0-SECRET" {
+			t.Fatalf("AccessToken = %q, %v", tok, err)
+		}
+	}
+	if n := p.requests.Load(); n != 1 {
+		t.Errorf("%d token requests; want 1 within 30 s", n)
+	}
+	f.clk.Advance(31 * time.Second)
+	src.AccessToken(t.Context())
+	if n := p.requests.Load(); n != 2 {
+		t.Errorf("%d token requests after 31 s; want a second try", n)
+	}
+}
+
+func TestInvalidGrantWhileAnotherProcessRotatedTheTokenUsesItsFile(t *testing.T) {
+	p := newIdP(t)
+	f := newFixture(t, p.URL)
+	f.store(t, "access-0-SECRET", -time.Minute)
+	// holdover sync --once refreshes at the same moment and wins: our
+	// refresh token is void by the time the answer comes.
+	p.set(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond) // a distinct mtime
+		if err := writeTokenFile(f.cfg.path(), tokenFile{AccessToken: "other-SECRET", RefreshToken: "refresh-o-SECRET", Expiry: f.clk.Now().Add(time.Hour)}); err != nil {
+			t.Error(err)
+		}
+		oauthError("invalid_grant", 400)(w, r)
+	})
+	if tok, err := New(f.cfg).AccessToken(t.Context()); err != nil || tok != "other-SECRET" {
+		t.Errorf("AccessToken = %q, %v; want the other process's token, not needs-login", tok, err)
+	}
+}
