@@ -55,6 +55,8 @@ func (c *Config) Redacted() *Config {
 	r := *c
 	r.origins = maps.Clone(c.origins)
 	r.Accounts = slices.Clone(c.Accounts)
+	r.OAuth2.Microsoft365.ClientSecret = redactClientSecret(c.OAuth2.Microsoft365.ClientSecret)
+	r.OAuth2.Google.ClientSecret = redactClientSecret(c.OAuth2.Google.ClientSecret)
 	for i := range r.Accounts {
 		a := &r.Accounts[i]
 		if a.Mail != nil {
@@ -90,7 +92,20 @@ func redactServer(s *Server) *Server {
 	}
 	r := *s
 	r.Secret = r.Secret.redacted()
+	if s.OAuth2 != nil {
+		o := *s.OAuth2
+		o.Scopes = slices.Clone(o.Scopes)
+		o.ClientSecret = redactClientSecret(o.ClientSecret)
+		r.OAuth2 = &o
+	}
 	return &r
+}
+
+func redactClientSecret(cs *ClientSecret) *ClientSecret {
+	if cs == nil {
+		return nil
+	}
+	return &ClientSecret{Secret: cs.Secret.redacted()}
 }
 
 func redactDAV(d *DAV) *DAV {

@@ -115,11 +115,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	fields := structFields(v.Type())
+	if _, secret := fields.byName["password_env"]; secret && n.Kind == yaml.ScalarNode {
+		// A secret pasted in place: never echo it.
+		d.fail(n, path, "expected a mapping that says where the secret comes from (password_command, password_file, password_env or password_credential), got a value: holdover does not store secrets in the configuration")
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "expected a mapping, got %s", describe(n))
 		return
 	}
-	fields := structFields(v.Type())
 	for _, kv := range d.mergeMapping(n, path) {
 		name := kv.key.Value
 		f, ok := fields.byName[name]

@@ -13,6 +13,9 @@ type Config struct {
 	Accounts []Account `yaml:"accounts"`
 	Outbox   Outbox    `yaml:"outbox"`
 	Sync     Sync      `yaml:"sync"`
+	// OAuth2 holds the OAuth2 clients an admin registers once for every
+	// account of the installation (see OAuth2Clients).
+	OAuth2 OAuth2Clients `yaml:"oauth2"`
 
 	// origins maps a key path ("accounts.work.mail.imap.port") to where
 	// it was written; see Origin. Keys filled in by defaults are absent.
@@ -93,6 +96,9 @@ type Server struct {
 	TLS      string `yaml:"tls"` // tls|starttls|none; none only to loopback
 	Username string `yaml:"username"`
 	Secret   `yaml:",inline"`
+	// OAuth2, when set, signs in with OAuth2 instead of a password
+	// source (see OAuth2).
+	OAuth2 *OAuth2 `yaml:"oauth2,omitempty"`
 }
 
 // Folders selects which IMAP folders are mirrored (shell-style patterns).

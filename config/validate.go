@@ -90,6 +90,8 @@ type validator struct {
 	fileIndex []map[string]int
 	// emptiedBy is the removal that left no account, if any.
 	emptiedBy *removal
+	// clients are the admin's OAuth2 clients, defaults of each oauth2.
+	clients OAuth2Clients
 }
 
 // has reports whether the key was written in the file (even as null).
@@ -215,6 +217,7 @@ func (v *validator) check(c *Config) {
 	if c.Outbox.KeepDone < 0 {
 		v.errorf(at("outbox.keep_done"), "%s is negative (0 keeps finished actions forever)", c.Outbox.KeepDone)
 	}
+	v.checkClients(c)
 	v.checkAccounts(c)
 }
 
@@ -364,11 +367,14 @@ func (v *validator) checkMail(m *Mail, l loc) {
 		v.errorf(l, "set imap and/or smtp")
 	}
 	if m.IMAP != nil {
+		v.applyOAuth2Server(m.IMAP, l.sub("imap"), "imap")
 		v.checkServer(m.IMAP, l.sub("imap"), 993, 143)
 	}
 	if m.SMTP != nil {
+		v.applyOAuth2Server(m.SMTP, l.sub("smtp"), "smtp")
 		v.checkServer(m.SMTP, l.sub("smtp"), 465, 587)
 	}
+	v.checkAccountOAuth2(m, l)
 	v.enum(l.sub("save_sent"), &m.SaveSent, "auto", saveSents)
 	if m.SaveSent == "always" && m.IMAP == nil {
 		v.errorf(l.sub("save_sent"), "always needs mail.imap to save into")
@@ -509,7 +515,14 @@ func (v *validator) checkServer(s *Server, l loc, tlsPort, plainPort int) {
 	if s.Username == "" {
 		v.errorf(l, "username is required")
 	}
-	v.checkSecret(&s.Secret, l)
+	if s.OAuth2 == nil {
+		v.checkSecret(&s.Secret, l)
+		return
+	}
+	if n := s.Secret.count(); n > 0 {
+		v.errorf(l.sub("oauth2"), "oauth2 and a password source are both set: an OAuth2 sign-in needs no password, remove the password_* key")
+	}
+	v.checkOAuth2(s.OAuth2, l.sub("oauth2"))
 }
 
 func (v *validator) checkDAV(d *DAV, l loc) {

@@ -32,7 +32,7 @@ func mailEngine(cfg *config.Config, acct config.Account, db *store.DB, log *slog
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("spool dir: %w", err)
 	}
-	icfg := imapConfig(acct.Mail)
+	icfg := imapConfig(acct.Mail, imapSource(acct, signInSource(cfg.DataDir, acct, log)))
 	var filter mailsync.FolderFilter
 	filter.Include = acct.Mail.Folders.Include
 	filter.Exclude = acct.Mail.Folders.Exclude
@@ -131,6 +131,7 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.cal = &calsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
 	}
 	r.workers = map[string]*outbox.Worker{}
+	src := signInSource(cfg.DataDir, a, log)
 	if hasCalendar(a) {
 		remote, err := calRemote(a)
 		if err != nil {
@@ -140,10 +141,10 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 		r.workers["caldav"] = calWorker(d.db, a, remote, log, d.opts.Retry)
 	}
 	if a.Mail != nil && a.Mail.IMAP != nil {
-		r.workers["imap"] = imapWorker(d.db, a, log, d.opts.Retry, d.connects)
+		r.workers["imap"] = imapWorker(d.db, a, imapSource(a, src), log, d.opts.Retry, d.connects)
 	}
 	if a.Mail != nil && a.Mail.SMTP != nil {
-		r.workers["smtp"] = smtpWorker(d.db, a, log, d.opts.Retry, d.Nudge, d.connects)
+		r.workers["smtp"] = smtpWorker(d.db, a, src, log, d.opts.Retry, d.Nudge, d.connects)
 	}
 	if hasFiles(a) {
 		eng, err := fileEngine(a, d.db, log, nil)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	imapconn "github.com/holdover/holdover/connectors/imap"
+	"github.com/holdover/holdover/connectors/oauth"
 	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -15,24 +16,29 @@ import (
 )
 
 // imapConfig is the connector configuration of an account's IMAP server:
-// mail.timeout bounds connecting through the login.
-func imapConfig(m *config.Mail) imapconn.Config {
+// mail.timeout bounds connecting through the login. src is the account's
+// OAuth2 token source, nil when it uses a password.
+func imapConfig(m *config.Mail, src *oauth.Source) imapconn.Config {
 	srv := m.IMAP
 	secret := srv.Secret
-	return imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve, DialTimeout: m.Timeout}
+	c := imapconn.Config{Host: srv.Host, Port: srv.Port, TLS: srv.TLS, Username: srv.Username, Password: secret.Resolve, DialTimeout: m.Timeout}
+	if src != nil {
+		c.OAuth2, c.Password = src, nil
+	}
+	return c
 }
 
 // imapWriter dials sessions that replay mail actions of an account.
-func imapWriter(a config.Account, w *connectWatch) hsync.MailWriterDialer {
-	cfg := imapConfig(a.Mail)
+func imapWriter(a config.Account, src *oauth.Source, w *connectWatch) hsync.MailWriterDialer {
+	cfg := imapConfig(a.Mail, src)
 	return watchDial(w, a.Name, "imap", func(ctx context.Context) (hsync.MailWriter, error) { return imapconn.Dial(ctx, cfg) })
 }
 
 // imapWorker replays an account's mail actions.
-func imapWorker(db *store.DB, a config.Account, log *slog.Logger, retry backoff.Policy, w *connectWatch) *outbox.Worker {
+func imapWorker(db *store.DB, a config.Account, src *oauth.Source, log *slog.Logger, retry backoff.Policy, w *connectWatch) *outbox.Worker {
 	return outbox.New(outbox.Worker{
 		DB: db, Account: a.Name, Service: "imap", Kinds: outbox.ServiceKinds["imap"],
-		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a, w)},
+		Exec:   &outbox.IMAPExecutor{DB: db, Account: a.Name, Dial: imapWriter(a, src, w)},
 		Health: &hsync.Health{DB: db}, Log: log, Policy: retry,
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"github.com/holdover/holdover/store"
+	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/outbox"
 )
 
@@ -119,7 +120,11 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 		as := AccountStatus{Name: name, Outbox: counts[name], OpenConflicts: conflicts[name],
 			Queue: apiv1.NewQueue(queues[name]), OldestWaiting: oldest[name]}
 		if cfg != nil {
-			_, as.Configured = cfg.Account(name)
+			var a *config.Account
+			a, as.Configured = cfg.Account(name)
+			if as.Configured && a.SignIn() != nil {
+				as.SignIn = signInStatus(cfg.DataDir, name)
+			}
 		}
 		if as.Outbox == nil {
 			as.Outbox = map[store.OutboxState]int{}
@@ -129,6 +134,9 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 			if h, ok := byKey[[2]string{name, svc}]; ok {
 				since := h.Since
 				ss.State, ss.Since, ss.LastError = h.State, &since, h.LastError
+				if hsync.IsNeedsLogin(h.State, h.LastError) {
+					ss.NeedsLogin, ss.Action = true, "holdover account login "+name
+				}
 			}
 			if o, ok := open[[2]string{name, svc}]; ok {
 				out, err := outageDoc(ctx, db, o, now)

@@ -31,6 +31,14 @@ const (
 	// Permanent: the provider refused this request for good (4xx other
 	// than the above, SMTP 5xx). Retrying the same request cannot help.
 	Permanent
+	// NeedsLogin: the sign-in itself is gone (an OAuth2 refresh token
+	// revoked or expired, or none stored): only `holdover account login`
+	// can bring it back. It is not an outage: the provider may be fine.
+	// The queue is kept and local changes are still accepted; nothing
+	// retries it in a loop (the token source answers it without asking
+	// the identity provider again until a new sign-in is stored), and a
+	// login resumes the service.
+	NeedsLogin
 )
 
 func (k Kind) String() string {
@@ -43,6 +51,8 @@ func (k Kind) String() string {
 		return "conflict"
 	case Permanent:
 		return "permanent"
+	case NeedsLogin:
+		return "needs-login"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }

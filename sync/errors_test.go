@@ -29,3 +29,10 @@ func TestKindOfDefaultsToTransientAndSeesThroughWrapping(t *testing.T) {
 		t.Error("Error does not unwrap")
 	}
 }
+
+func TestNeedsLoginIsAKindOfItsOwn(t *testing.T) {
+	err := fmt.Errorf("smtp login: %w", Errorf(NeedsLogin, "oauth2 sign-in", errors.New("invalid_grant")))
+	if KindOf(err) != NeedsLogin || NeedsLogin.String() != "needs-login" {
+		t.Errorf("KindOf = %v (%q)", KindOf(err), NeedsLogin.String())
+	}
+}

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/holdover/holdover/store"
@@ -65,10 +66,14 @@ func (h Health) Replayed(ctx context.Context, account, service string, createdAt
 // Failure records a failed attempt. failures is the count of consecutive
 // failures including this one. Auth failures mark the service down at
 // once (only the user can fix them); permanent ones degraded; transient
-// ones down after DownAfter in a row, opening an outage.
+// ones down after DownAfter in a row, opening an outage. NeedsLogin is
+// not an outage (see IsNeedsLogin).
 func (h Health) Failure(ctx context.Context, account, service string, failures int, err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return nil
+	}
+	if KindOf(err) == NeedsLogin {
+		return h.needsLogin(ctx, account, service, err)
 	}
 	state := store.HealthDegraded
 	switch KindOf(err) {
@@ -89,5 +94,28 @@ func (h Health) Failure(ctx context.Context, account, service string, failures i
 			return err
 		}
 		return nil
+	})
+}
+
+// NeedsLoginPrefix starts the last error of a service waiting for a new
+// sign-in. provider_health keeps no state of its own for it (its state
+// is degraded: not up, not an outage): status recognises it by this
+// prefix and names the command to run.
+const NeedsLoginPrefix = "needs-login: "
+
+// IsNeedsLogin reports whether a stored health row (state and last
+// error) means the service waits for `holdover account login`.
+func IsNeedsLogin(state store.HealthState, lastError string) bool {
+	return state == store.HealthDegraded && strings.HasPrefix(lastError, NeedsLoginPrefix)
+}
+
+// needsLogin records that the service waits for a new sign-in: degraded,
+// never down, and no outage is opened, since the provider itself may be
+// fine. An outage already open (the identity provider was unreachable
+// before it refused the sign-in) stays open until the service works
+// again, so its counts include what waited for the login.
+func (h Health) needsLogin(ctx context.Context, account, service string, err error) error {
+	return h.DB.Write(ctx, func(tx *store.Tx) error {
+		return tx.SetHealth(ctx, account, service, store.HealthDegraded, 0, NeedsLoginPrefix+err.Error())
 	})
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func (a *app) accountCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "account", Short: "List stored accounts or purge one removed from the configuration"}
+	cmd := &cobra.Command{Use: "account", Short: "List stored accounts, purge one removed from the configuration, sign one in or out (OAuth2)"}
 	var asJSON bool
 	ls := &cobra.Command{
 		Use: "ls", Short: "List the accounts in the store and whether the configuration has them", Args: cobra.NoArgs,
@@ -84,5 +84,6 @@ func (a *app) accountCmd() *cobra.Command {
 	}
 	purge.Flags().BoolVar(&yes, "yes", false, "really delete")
 	cmd.AddCommand(ls, purge)
+	cmd.AddCommand(a.loginCmds()...)
 	return cmd
 }

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/connectors/oauth"
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 )
 
 func (a *app) configCmd() *cobra.Command {
@@ -63,8 +66,11 @@ the file:line that set it, "(default)" if none did.`,
 			if err != nil {
 				return err
 			}
-			_, err = a.stdout.Write(out)
-			return err
+			if _, err = a.stdout.Write(out); err != nil {
+				return err
+			}
+			a.printSignIns(cfg)
+			return nil
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -109,4 +115,20 @@ func (a *app) printOrigins(settings []config.Setting, asJSON bool) error {
 		fmt.Fprintf(tw, "%s = %s\t# %s\n", s.Key, s.Value, strings.Join(notes, " "))
 	}
 	return tw.Flush()
+}
+
+// printSignIns adds, as YAML comments, whether each OAuth2 account has a
+// stored sign-in and when its access token expires; never a token.
+func (a *app) printSignIns(cfg *config.Config) {
+	for _, acct := range cfg.Accounts {
+		if acct.SignIn() == nil {
+			continue
+		}
+		info := oauth.Stat(cfg.DataDir, acct.Name)
+		si := apiv1.SignIn{SignedIn: info.SignedIn, Problem: info.Problem}
+		if !info.Expiry.IsZero() {
+			si.Expires = &info.Expiry
+		}
+		fmt.Fprintf(a.stdout, "# sign-in of account %s: %s\n", acct.Name, signInWords(si, acct.Name, time.Now()))
+	}
 }

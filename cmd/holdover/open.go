@@ -48,6 +48,10 @@ func loginURL(ctx context.Context, socket string) (string, error) {
 	return control.NewClient(socket).LoginURL(ctx)
 }
 
+// openURL shows a URL to the person; tests replace it to play the
+// browser.
+var openURL = openBrowser
+
 // openBrowser hands u to the desktop's opener; it does not wait for the
 // browser.
 func openBrowser(u string) error {

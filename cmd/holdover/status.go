@@ -86,6 +86,9 @@ func printStatus(w io.Writer, st daemon.Status, now time.Time) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Service, s.Words, extra)
 		}
 		tw.Flush()
+		if si := acct.SignIn; si != nil {
+			fmt.Fprintf(w, "  sign-in: %s\n", signInWords(*si, acct.Name, now))
+		}
 		// The words, not the stored states: an action waiting for a
 		// provider that is down is waiting, not failed.
 		fmt.Fprintf(w, "  outbox: %s", apiv1.QueueWords(acct.Queue))
@@ -97,4 +100,17 @@ func printStatus(w io.Writer, st daemon.Status, now time.Time) {
 			fmt.Fprintf(w, "  conflicts: %d open\n", acct.OpenConflicts)
 		}
 	}
+}
+
+// signInWords says what is stored of an OAuth2 sign-in, never a token.
+func signInWords(si apiv1.SignIn, account string, now time.Time) string {
+	switch {
+	case si.Problem != "":
+		return si.Problem
+	case !si.SignedIn:
+		return "not signed in: run holdover account login " + account
+	case si.Expires != nil && si.Expires.After(now):
+		return "signed in (access token valid until " + apiv1.Clock(*si.Expires, now) + ", renewed by itself)"
+	}
+	return "signed in (access token renewed at next use)"
 }

@@ -51,7 +51,8 @@ type Config struct {
 	OAuth2 TokenSource
 	// TLSConfig overrides the default (system roots, ServerName = Host).
 	TLSConfig *tls.Config
-	// DialTimeout bounds connecting, TLS and the greeting; 0 means 30 s.
+	// DialTimeout bounds connecting, TLS, the greeting and the login
+	// (mail.timeout); 0 means 30 s.
 	DialTimeout time.Duration
 	// ReadTimeout is how long the server may stay silent while holdover
 	// waits for it (outside IDLE) before the connection is given up as

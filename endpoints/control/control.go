@@ -71,6 +71,10 @@ type Daemon interface {
 	Nudge(account, service string)
 	// LoginURL returns a URL that opens the status page once.
 	LoginURL() (string, error)
+	// SignedIn tells the daemon that an account has a new OAuth2 sign-in
+	// (holdover account login): a service waiting for it resumes and its
+	// queue drains.
+	SignedIn(account string)
 }
 
 // Listen binds the Unix socket at path with mode 0600, replacing a stale
@@ -112,6 +116,10 @@ func NewHandler(d Daemon) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/nudge", func(w http.ResponseWriter, r *http.Request) {
 		d.Nudge(r.URL.Query().Get("account"), r.URL.Query().Get("service"))
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("POST /v1/signed-in", func(w http.ResponseWriter, r *http.Request) {
+		d.SignedIn(r.URL.Query().Get("account"))
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /v1/login-url", func(w http.ResponseWriter, r *http.Request) {
@@ -227,6 +235,12 @@ func (c *Client) VerifyNow(ctx context.Context, account string, repair bool) (js
 func (c *Client) Nudge(ctx context.Context, account, service string) error {
 	var out struct{}
 	return c.do(ctx, http.MethodPost, "/v1/nudge?account="+url.QueryEscape(account)+"&service="+url.QueryEscape(service), &out)
+}
+
+// SignedIn tells a running daemon that account has a new sign-in.
+func (c *Client) SignedIn(ctx context.Context, account string) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/signed-in?account="+url.QueryEscape(account), &out)
 }
 
 // LoginURL asks the daemon for a one-time URL of the status page.

@@ -162,6 +162,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		if res.err != nil {
 			failures++
 			wait = min(r.Interval, r.Retry.Delay(failures))
+			if hsync.KindOf(res.err) == hsync.NeedsLogin {
+				// Only a login helps; it asks for a pass itself.
+				wait = r.Interval
+			}
 			r.Engine.log.Warn("mail sync failed", "err", res.err, "kind", hsync.KindOf(res.err).String(), "failures", failures, "retry_in", wait.Round(time.Millisecond))
 			if r.Health != nil {
 				r.Health.Failure(ctx, r.Engine.opts.Account, "imap", failures, res.err)
@@ -222,10 +226,14 @@ func (r *Runner) idleLoop(ctx context.Context, folder string, pokes chan<- strin
 			return
 		}
 		attempt++
+		wait := r.Retry.Delay(attempt)
+		if hsync.KindOf(err) == hsync.NeedsLogin {
+			wait = r.Interval // only a login helps: no reconnect loop
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(r.Retry.Delay(attempt)):
+		case <-time.After(wait):
 		}
 	}
 }

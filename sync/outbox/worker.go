@@ -263,6 +263,14 @@ func (w *Worker) process(ctx context.Context, row store.OutboxRow) {
 		w.Log.Error("outbox: the provider refused the login; the queue is kept until the credentials are fixed", "id", row.ID, "err", err)
 		w.finish(rec, row, store.OutboxFailed, msg, next, nil)
 		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, n, err) })
+	case hsync.NeedsLogin:
+		// Not an outage and not worth retrying: the breaker is left alone
+		// and the action waits until a login brings it forward (the
+		// daemon expedites the queue then).
+		next := w.Clock.Now().Add(w.Policy.Cap)
+		w.Log.Warn("outbox: the account needs a new sign-in; the queue is kept until `holdover account login`", "id", row.ID, "err", err)
+		w.finish(rec, row, store.OutboxFailed, msg, next, nil)
+		w.health(rec, func(h *hsync.Health) error { return h.Failure(rec, w.Account, w.Service, 1, err) })
 	case hsync.Conflict:
 		w.Log.Warn("outbox: conflict; kept for the user", "id", row.ID, "kind", row.Kind, "err", err)
 		w.finish(rec, row, store.OutboxConflict, msg, time.Time{}, nil)

@@ -55,6 +55,8 @@ type AccountStatus struct {
 	// OldestWaiting is when the oldest unfinished action was queued.
 	OldestWaiting *time.Time `json:"oldest_waiting,omitempty"`
 	OpenConflicts int        `json:"open_conflicts"`
+	// SignIn is set for an account that signs in with OAuth2.
+	SignIn *SignIn `json:"sign_in,omitempty"`
 }
 
 // QueueCount is a number of actions described in words.
@@ -81,6 +83,19 @@ type ServiceStatus struct {
 	ConnectingSince *time.Time `json:"connecting_since,omitempty"`
 	// Words says the state for a person: "up", "down since 14:02 (12 min)".
 	Words string `json:"words"`
+	// NeedsLogin: the account's OAuth2 sign-in is gone (revoked,
+	// expired, never made); not an outage. Action is the command that
+	// fixes it.
+	NeedsLogin bool   `json:"needs_login,omitempty"`
+	Action     string `json:"action,omitempty"`
+}
+
+// SignIn is what status shows of an account's OAuth2 sign-in: whether a
+// token is stored and when the access token expires, never a token.
+type SignIn struct {
+	SignedIn bool       `json:"signed_in"`
+	Expires  *time.Time `json:"expires,omitempty"`
+	Problem  string     `json:"problem,omitempty"`
 }
 
 // Down reports whether the provider does not answer now.

@@ -124,8 +124,8 @@ func ServiceKind(service string) string {
 }
 
 // ServiceWords says a service's state for a person as of now: "up",
-// "down since 14:02 (12 min)", "having trouble since 14:02", "not synced
-// yet".
+// "down since 14:02 (12 min)", "having trouble since 14:02", "needs
+// sign-in: run holdover account login work", "not synced yet".
 func ServiceWords(s ServiceStatus, now time.Time) string {
 	if s.ConnectingSince != nil {
 		// What it does now first: the stored state is from the last
@@ -138,6 +138,10 @@ func ServiceWords(s ServiceStatus, now time.Time) string {
 		return w
 	}
 	switch {
+	case s.NeedsLogin && s.Action != "":
+		return "needs sign-in: run " + s.Action
+	case s.NeedsLogin:
+		return "needs sign-in"
 	case s.Outage != nil:
 		return "down since " + Clock(s.Outage.StartedAt, now) + " (" + Duration(now.Sub(s.Outage.StartedAt)) + ")"
 	case s.State == store.HealthDown && s.Since != nil:
