@@ -108,7 +108,28 @@ type countingRemote struct {
 	bodies     int
 	failBodies int    // fail FetchBodies after this many bodies (0: never)
 	beforeUIDs func() // called before each full UID listing, when set
+	selects    int    // SELECT commands
+	lists      int    // LIST commands
+	statuses   int    // FolderStates calls (one round trip each)
 }
+
+func (c *countingRemote) Select(ctx context.Context, folder string) (hsync.FolderState, error) {
+	c.selects++
+	return c.MailRemote.Select(ctx, folder)
+}
+
+func (c *countingRemote) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error) {
+	c.lists++
+	return c.MailRemote.ListFolders(ctx)
+}
+
+func (c *countingRemote) FolderStates(ctx context.Context, folders []string) (map[string]hsync.FolderState, error) {
+	c.statuses++
+	return c.MailRemote.FolderStates(ctx, folders)
+}
+
+// resetCounts zeroes the command counters (not the body count).
+func (c *countingRemote) resetCounts() { c.selects, c.lists, c.statuses = 0, 0, 0 }
 
 func (c *countingRemote) UIDs(ctx context.Context) ([]uint32, error) {
 	if c.beforeUIDs != nil {
