@@ -37,6 +37,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 				SaveSent: "auto",
 				Folders:  Folders{Include: []string{"*"}},
 				Idle:     []string{"INBOX"},
+				Poll:     30 * time.Second,
 			},
 		}},
 		Sync: Sync{Interval: 5 * time.Minute, Verify: 24 * time.Hour},

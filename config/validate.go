@@ -21,6 +21,8 @@ const (
 	defaultSMTP     = "127.0.0.1:1587"
 	defaultInterval = 5 * time.Minute
 	minInterval     = 10 * time.Second
+	defaultMailPoll = 30 * time.Second
+	minMailPoll     = 5 * time.Second
 	defaultVerify   = 24 * time.Hour
 	minVerify       = time.Hour
 	// maxSocketPath is the longest Unix socket path every supported
@@ -371,6 +373,12 @@ func (v *validator) checkMail(m *Mail, l loc) {
 		if strings.TrimSpace(f) == "" {
 			v.errorf(l.sub("idle").index(i), "empty folder name")
 		}
+	}
+	if m.Poll == 0 && !v.given(l.sub("poll")) {
+		m.Poll = defaultMailPoll
+	}
+	if m.Poll < minMailPoll {
+		v.errorf(l.sub("poll"), "%s is too short: the minimum is %s", m.Poll, minMailPoll)
 	}
 	fl := l.sub("folders")
 	if len(m.Folders.Include) == 0 {
