@@ -107,8 +107,9 @@ type MailIdleDialer func(ctx context.Context) (MailIdler, error)
 // session of its own (IMAP NOTIFY), until ctx ends or the connection
 // fails. changed gets the name of a folder whose messages or flags
 // changed, or "" when the folder list itself changed (a folder created,
-// renamed or deleted). It is called from the reading goroutine and must
-// not block for long.
+// renamed or deleted, and once as soon as notifications are on: what
+// changed before went unreported). It is called from the reading
+// goroutine and must not block for long.
 type MailNotifier interface {
 	Notify(ctx context.Context, changed func(folder string)) error
 	Close() error

@@ -272,10 +272,11 @@ func quotable(s string) bool {
 	return true
 }
 
-// Notify implements sync.MailNotifier: it turns on NOTIFY and reads the
-// server's reports until ctx ends or the connection fails (an error; a
+// Notify implements sync.MailNotifier: it turns on NOTIFY, reports ""
+// (anything may have changed while it was off), then reads the server's
+// reports until ctx ends or the connection fails (an error; a
 // NOTIFICATIONOVERFLOW is one too: the server stopped reporting, so the
-// caller reconnects and looks at every folder).
+// caller reconnects, which reports "" again).
 func (n *Notifier) Notify(ctx context.Context, changed func(folder string)) error {
 	op := "imap notify " + n.cfg.addr()
 	if err := ctx.Err(); err != nil {
@@ -286,12 +287,22 @@ func (n *Notifier) Notify(ctx context.Context, changed func(folder string)) erro
 	// The session is silent by design: allow it a keep-alive period and
 	// the answer to the NOOP that ends it.
 	n.raw.timeout.Store(int64(notifyKeepAlive + n.readTimeout))
-	if _, err := n.command(notifySet); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return hsync.Errorf(classifyNotify(err), op, err)
+	// Without CONDSTORE enabled, a flag change in a folder that is not
+	// selected changes nothing STATUS shows, and Dovecot reports none.
+	setup := []string{notifySet}
+	if n.caps["CONDSTORE"] {
+		setup = []string{"ENABLE CONDSTORE", notifySet}
 	}
+	for _, cmd := range setup {
+		if _, err := n.command(cmd); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return hsync.Errorf(classifyNotify(err), op, err)
+		}
+	}
+	// What changed before NOTIFY was on went unreported.
+	changed("")
 	done := make(chan struct{})
 	defer close(done)
 	go n.keepAlive(done)

@@ -65,8 +65,8 @@ func (r *Runner) push(ctx context.Context, changed *changes) {
 }
 
 // notifyLoop keeps a NOTIFY session, reconnecting with backoff, and
-// reports every change it hears of. Each time NOTIFY is (again) on, it
-// reports "" too: whatever changed before it was on went unheard, and a
+// reports every change it hears of. Each time NOTIFY is (again) on, the
+// session reports "" too: whatever changed before went unheard, and a
 // SyncChanged pass (one round trip when nothing did) catches it. It
 // returns false at once when the server has no NOTIFY.
 func (r *Runner) notifyLoop(ctx context.Context, changed *changes) bool {

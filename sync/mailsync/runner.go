@@ -35,8 +35,8 @@ type Runner struct {
 	IdleFolders []string // default: INBOX
 	// Poll is how often a server without NOTIFY is asked whether any
 	// folder changed (Engine.SyncChanged); default 30 s.
-	Poll time.Duration
-	Health      *hsync.Health
+	Poll   time.Duration
+	Health *hsync.Health
 	// Retry spaces out passes after failures and IDLE reconnects.
 	Retry backoff.Policy
 	// Kinds are the outbox kinds of this service: an outage a pass ends
