@@ -110,7 +110,9 @@ func TestServerWithoutNotifyIsPolledEveryPollInterval(t *testing.T) {
 		IdleDial:   func(ctx context.Context) (hsync.MailIdler, error) { return imapconn.Dial(ctx, cfg) },
 		Health:     &hsync.Health{DB: f.db},
 	})
-	waitFor(t, 5*time.Second, "initial pass", func() bool { return len(messagesIn(t, f.db, "Archive")) == 0 && len(messagesIn(t, f.db, "INBOX")) == 0 && f.remote.lists > 0 })
+	waitFor(t, 5*time.Second, "initial pass", func() bool {
+		return len(messagesIn(t, f.db, "Archive")) == 0 && len(messagesIn(t, f.db, "INBOX")) == 0 && f.remote.lists > 0
+	})
 	srv.Append(t, "Archive", msg("archived@example.com", "archived", "x"))
 	// At most one poll interval, plus the pass itself.
 	within(t, poll+time.Second, "new mail in Archive", func() bool { return len(messagesIn(t, f.db, "Archive")) == 1 })
