@@ -266,35 +266,41 @@ func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Sta
 	}
 	keep := map[string]bool{}
 	listed := map[string]hsync.FolderState{}
-	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
-		for _, f := range remote {
-			if f.NoSelect || !e.opts.Filter.Match(f.Name, f.Delimiter) {
-				continue
-			}
-			keep[f.Name] = true
-			if f.State != nil {
-				listed[f.Name] = *f.State
-			}
-			if _, err := tx.UpsertMailFolder(ctx, e.opts.Account, f.Name, f.Delimiter, f.SpecialUse); err != nil {
-				return err
-			}
+	var wanted []hsync.RemoteFolder
+	for _, f := range remote {
+		if f.NoSelect || !e.opts.Filter.Match(f.Name, f.Delimiter) {
+			continue
 		}
-		for _, f := range local {
-			if !keep[f.Name] {
-				if err := tx.DeleteMailFolder(ctx, f.ID); err != nil {
+		wanted = append(wanted, f)
+		keep[f.Name] = true
+		if f.State != nil {
+			listed[f.Name] = *f.State
+		}
+	}
+	all := local
+	if folderListChanged(local, wanted) {
+		err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+			for _, f := range wanted {
+				if _, err := tx.UpsertMailFolder(ctx, e.opts.Account, f.Name, f.Delimiter, f.SpecialUse); err != nil {
 					return err
 				}
-				st.FoldersRemoved++
 			}
+			for _, f := range local {
+				if !keep[f.Name] {
+					if err := tx.DeleteMailFolder(ctx, f.ID); err != nil {
+						return err
+					}
+					st.FoldersRemoved++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	all, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
-	if err != nil {
-		return nil, nil, err
+		if all, err = e.opts.DB.MailFolders(ctx, e.opts.Account); err != nil {
+			return nil, nil, err
+		}
 	}
 	// INBOX first: it is what people look at.
 	slices.SortStableFunc(all, func(a, b store.MailFolder) int {
@@ -307,4 +313,24 @@ func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Sta
 		return 0
 	})
 	return all, listed, nil
+}
+
+// folderListChanged reports whether the stored folder list differs from
+// the server's: an unchanged one costs no write transaction (and its
+// fsync) on a no-op pass.
+func folderListChanged(local []store.MailFolder, remote []hsync.RemoteFolder) bool {
+	if len(local) != len(remote) {
+		return true
+	}
+	stored := make(map[string]store.MailFolder, len(local))
+	for _, f := range local {
+		stored[f.Name] = f
+	}
+	for _, f := range remote {
+		l, ok := stored[f.Name]
+		if !ok || l.Delimiter != f.Delimiter || l.SpecialUse != f.SpecialUse {
+			return true
+		}
+	}
+	return false
 }
