@@ -2,6 +2,8 @@ package mailsync_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,4 +177,37 @@ func TestNotifyReconnectsAndCatchesUpAfterItsConnectionDrops(t *testing.T) {
 	if accepted, _ := proxy.Stats(); accepted < 2 {
 		t.Fatalf("%d NOTIFY connections, want a reconnect", accepted)
 	}
+}
+
+// The engine's own passes (SELECT, FETCH with a body read) must not come
+// back as NOTIFY reports that start more passes: a quiet account stays
+// quiet.
+func TestNotifyDoesNotEchoTheEnginesOwnPasses(t *testing.T) {
+	srv := startServer(t)
+	srv.create(t, "Lists")
+	for i := range 3 {
+		srv.appendMsg(t, "Lists", msg(fmt.Sprintf("l%d@example.com", i), "list", "x"), t0)
+		srv.appendMsg(t, "INBOX", msg(fmt.Sprintf("i%d@example.com", i), "inbox", "x"), t0)
+	}
+	f := newFixture(t, srv)
+	cfg := srv.config()
+	var passes atomic.Int32
+	startRunner(t, &mailsync.Runner{
+		Engine:     f.eng,
+		Interval:   time.Hour,
+		Poll:       time.Hour,
+		NotifyDial: func(ctx context.Context) (hsync.MailNotifier, error) { return imapconn.DialNotifier(ctx, cfg) },
+		Health:     &hsync.Health{DB: f.db},
+		Passed:     func(mailsync.Stats, time.Duration, error) { passes.Add(1) },
+	})
+	waitFor(t, 5*time.Second, "initial pass", func() bool { return countMessages(t, f.db) == 6 })
+	srv.appendMsg(t, "Lists", msg("late@example.com", "late", "y"), t0)
+	waitFor(t, 2*time.Second, "pushed message", func() bool { return countMessages(t, f.db) == 7 })
+	time.Sleep(time.Second)
+	settled := passes.Load()
+	time.Sleep(2 * time.Second)
+	if n := passes.Load() - settled; n != 0 {
+		t.Fatalf("%d passes on a quiet account after the push settled (%d before): the engine hears its own work", n, settled)
+	}
+	t.Logf("%d passes before the quiet period (the initial one, the catch-up once NOTIFY was on and the push, some merged)", settled)
 }
