@@ -50,6 +50,20 @@ func messagesIn(t *testing.T, db *store.DB, folder string) []store.MailMessage {
 	return nil
 }
 
+func hasFolder(t *testing.T, db *store.DB, name string) bool {
+	t.Helper()
+	folders, err := db.MailFolders(context.Background(), "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range folders {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // allSynced reports whether a pass has synced every stored folder.
 func allSynced(t *testing.T, db *store.DB) bool {
 	t.Helper()
@@ -111,6 +125,10 @@ func TestNotifyBringsEveryChangeInASubfolderWithinTwoSeconds(t *testing.T) {
 	srv.create(t, "Later")
 	srv.appendMsg(t, "Later", msg("later@example.com", "in a new folder", "z"), t0)
 	within(t, 2*time.Second, "new mail in a new folder", func() bool { return len(messagesIn(t, f.db, "Later")) == 1 })
+	if err := srv.c.Delete("Later").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 2*time.Second, "a deleted folder", func() bool { return !hasFolder(t, f.db, "Later") })
 	f.assertMirror(t)
 }
 

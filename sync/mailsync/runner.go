@@ -230,6 +230,14 @@ func (r *Runner) syncChanged(ctx context.Context, folders []string) (Stats, erro
 	for _, f := range folders {
 		fs, err := r.Engine.SyncFolder(ctx, f)
 		st.add(fs)
+		if err != nil && ctx.Err() == nil && hsync.KindOf(err) == hsync.Permanent {
+			// The folder may be gone (deleted or renamed after the
+			// report): the folder list decides, and the pass over it
+			// covers the other reported folders too.
+			more, err := r.Engine.SyncChanged(ctx)
+			st.add(more)
+			return st, err
+		}
 		if err != nil {
 			return st, err
 		}
