@@ -12,9 +12,6 @@ type MailCaps struct {
 	Idle      bool
 	Move      bool
 	UIDPlus   bool
-	// Notify is IMAP NOTIFY (RFC 5465): one connection hears about changes
-	// in every folder (see MailNotifier).
-	Notify bool
 }
 
 // RemoteFolder is a folder as the server lists it.

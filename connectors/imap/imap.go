@@ -147,7 +147,6 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		Idle:      caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2),
 		Move:      caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2),
 		UIDPlus:   caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2),
-		Notify:    caps.Has(imap.CapNotify),
 	}
 	// CONDSTORE needs no ENABLE: SELECT (CONDSTORE) turns it on (RFC 7162 §3.1).
 	return s, nil
