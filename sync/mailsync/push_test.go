@@ -229,3 +229,34 @@ func TestNotifyDoesNotEchoTheEnginesOwnPasses(t *testing.T) {
 	}
 	t.Logf("%d passes before the quiet period (the initial one, the catch-up once NOTIFY was on and the push, some merged)", settled)
 }
+
+// NOTIFY reports every folder of the namespace; the ones mail.folders
+// leaves out cost nothing, and a new one it includes is picked up.
+func TestPushedFoldersAreFilteredOnOurSide(t *testing.T) {
+	srv := startServer(t)
+	srv.create(t, "Spam-ish")
+	f := newFixture(t, srv)
+	cfg := srv.config()
+	remote := &countingRemote{}
+	eng := mailsync.New(mailsync.Options{Account: "work", DB: f.db, SpoolDir: t.TempDir(),
+		Filter: mailsync.FolderFilter{Exclude: []string{"Spam*"}},
+		Dial: func(ctx context.Context) (hsync.MailRemote, error) {
+			s, err := imapconn.Dial(ctx, cfg)
+			remote.MailRemote = s
+			return remote, err
+		}})
+	defer eng.Close()
+	ctx := context.Background()
+	if _, err := eng.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	remote.resetCounts()
+	if st, err := eng.SyncFolder(ctx, "Spam-ish"); err != nil || st != (mailsync.Stats{}) || remote.lists+remote.selects != 0 {
+		t.Fatalf("a report about an excluded folder: %+v, %v, %d LIST, %d SELECT", st, err, remote.lists, remote.selects)
+	}
+	srv.create(t, "Fresh")
+	srv.appendMsg(t, "Fresh", msg("fresh@example.com", "fresh", "x"), t0)
+	if st, err := eng.SyncFolder(ctx, "Fresh"); err != nil || st.New != 1 {
+		t.Fatalf("a report about a new included folder: %+v, %v", st, err)
+	}
+}
