@@ -39,6 +39,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 				Idle:        []string{"INBOX"},
 				Connections: 3,
 				Timeout:     20 * time.Second,
+				Poll:        30 * time.Second,
 			},
 		}},
 		Outbox: Outbox{KeepDone: 30 * 24 * time.Hour},

@@ -66,12 +66,16 @@ type Mail struct {
 	SMTP     *Server `yaml:"smtp,omitempty"`
 	SaveSent string  `yaml:"save_sent"` // auto|always|never
 	Folders  Folders `yaml:"folders"`
-	// Idle lists the folders watched with IMAP IDLE (push); the others
-	// are polled every sync.interval.
+	// Idle lists the folders watched with IMAP IDLE (push) on a server
+	// without NOTIFY; the others are polled every Poll.
 	Idle []string `yaml:"idle"`
 	// Connections bounds the IMAP sessions one sync pass may use at once
 	// for a large download (the initial sync); 1 keeps it to one.
 	Connections int `yaml:"connections"`
+	// Poll is how often the folders of a server without NOTIFY are
+	// checked for changes (one LIST-STATUS or STATUS round trip when none
+	// changed). Default 30s, at least 5s.
+	Poll time.Duration `yaml:"poll"`
 	// Local is how local mail apps log in to holdover's SMTP submission
 	// endpoint (listen.smtp) to send as this account.
 	Local *LocalAuth `yaml:"local,omitempty"`

@@ -20,6 +20,8 @@ const (
 	defaultSMTP     = "127.0.0.1:1587"
 	defaultInterval = 5 * time.Minute
 	minInterval     = 10 * time.Second
+	defaultMailPoll = 30 * time.Second
+	minMailPoll     = 5 * time.Second
 	defaultVerify   = 24 * time.Hour
 	minVerify       = time.Hour
 	defaultKeepDone = 30 * 24 * time.Hour

@@ -302,6 +302,17 @@ accounts:
 			},
 		},
 		{
+			name: "mail poll too short",
+			yaml: `
+accounts:
+	- name: a
+	  mail:
+	    imap: {host: imap.example.com, username: u, password_env: P}
+	    poll: 1s
+`,
+			want: []wantErr{{6, "accounts[0].mail.poll", "1s is too short: the minimum is 5s"}},
+		},
+		{
 			name: "files local_dir rules",
 			yaml: `
 data_dir: /srv/holdover

@@ -60,6 +60,12 @@ func (v *validator) checkMail(m *Mail, l loc) {
 			v.errorf(l.sub("idle").index(i), "empty folder name")
 		}
 	}
+	if m.Poll == 0 && !v.given(l.sub("poll")) {
+		m.Poll = defaultMailPoll
+	}
+	if m.Poll < minMailPoll {
+		v.errorf(l.sub("poll"), "%s is too short: the minimum is %s", m.Poll, minMailPoll)
+	}
 	fl := l.sub("folders")
 	if len(m.Folders.Include) == 0 {
 		m.Folders.Include = []string{"*"}

@@ -120,7 +120,10 @@ func (d *Daemon) startAccount(ctx context.Context, cfg *config.Config, a config.
 			cancel()
 			return nil, err
 		}
-		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, VerifyEvery: verifyEvery(cfg), IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry}
+		icfg := imapConfig(a.Mail, imapSource(a, signInSource(cfg.DataDir, a, log)))
+		r.mail = &mailsync.Runner{Engine: eng, Interval: cfg.Sync.Interval, VerifyEvery: verifyEvery(cfg), IdleDial: idle, IdleFolders: a.Mail.Idle, Health: &hsync.Health{DB: d.db}, Retry: d.opts.Retry,
+			NotifyDial: func(ctx context.Context) (hsync.MailNotifier, error) { return imapconn.DialNotifier(ctx, icfg) },
+			Poll:       a.Mail.Poll}
 	}
 	if hasCalendar(a) {
 		eng, err := calEngine(a, d.db, log)

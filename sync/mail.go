@@ -20,6 +20,9 @@ type RemoteFolder struct {
 	Delimiter  string // hierarchy delimiter, "" for a flat namespace
 	SpecialUse string // \Sent, \Trash, \Drafts, \Archive, \Junk, \All, \Flagged; "" for none
 	NoSelect   bool   // a container that holds no messages
+	// State is the folder's status when the listing carried it
+	// (LIST-STATUS, RFC 5819), current as of the listing; nil otherwise.
+	State *FolderState
 }
 
 // FolderState is what STATUS or SELECT say about a folder.
@@ -60,6 +63,11 @@ type MailRemote interface {
 	ListFolders(ctx context.Context) ([]RemoteFolder, error)
 	// Status asks about a folder without selecting it (one round trip).
 	Status(ctx context.Context, folder string) (FolderState, error)
+	// FolderStates asks about several folders without selecting them, in
+	// one round trip (the commands are pipelined). Every state is current,
+	// including that of the folder the session has selected; a folder the
+	// server would not describe is left out of the map.
+	FolderStates(ctx context.Context, folders []string) (map[string]FolderState, error)
 	Select(ctx context.Context, folder string) (FolderState, error)
 	// FetchMeta streams the metadata of the listed messages; messages the
 	// server no longer has are skipped.
@@ -91,6 +99,22 @@ type MailIdler interface {
 
 // MailIdleDialer opens a session for MailIdler.
 type MailIdleDialer func(ctx context.Context) (MailIdler, error)
+
+// MailNotifier hears about changes in every folder of an account on one
+// session of its own (IMAP NOTIFY), until ctx ends or the connection
+// fails. changed gets the name of a folder whose messages or flags
+// changed, or "" when the folder list itself changed (a folder created,
+// renamed or deleted, and once as soon as notifications are on: what
+// changed before went unreported). It is called from the reading
+// goroutine and must not block for long.
+type MailNotifier interface {
+	Notify(ctx context.Context, changed func(folder string)) error
+	Close() error
+}
+
+// MailNotifyDialer opens a session for MailNotifier. A server without
+// NOTIFY makes it fail with a Permanent error.
+type MailNotifyDialer func(ctx context.Context) (MailNotifier, error)
 
 // MailWriter replays local mail changes on the server. The methods after
 // Select act on the selected folder.

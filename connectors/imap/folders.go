@@ -24,9 +24,10 @@ var specialUses = []imap.MailboxAttr{
 func (s *Session) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error) {
 	var out []hsync.RemoteFolder
 	err := s.guard(ctx, "imap list", func() error {
-		var opts *imap.ListOptions
-		if s.c.Caps().Has(imap.CapSpecialUse) {
-			opts = &imap.ListOptions{ReturnSpecialUse: true}
+		opts := &imap.ListOptions{ReturnSpecialUse: s.c.Caps().Has(imap.CapSpecialUse)}
+		if s.c.Caps().Has(imap.CapListStatus) {
+			opts.ReturnStatus = s.statusOptions()
+			s.refreshSelected()
 		}
 		list, err := s.c.List("", "*", opts).Collect()
 		if err != nil {
@@ -34,6 +35,10 @@ func (s *Session) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error)
 		}
 		for _, l := range list {
 			f := hsync.RemoteFolder{Name: l.Mailbox}
+			if l.Status != nil {
+				st := stateOf(l.Status)
+				f.State = &st
+			}
 			if l.Delim != 0 {
 				f.Delimiter = string(l.Delim)
 			}
@@ -56,16 +61,11 @@ func (s *Session) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error)
 func (s *Session) Status(ctx context.Context, folder string) (hsync.FolderState, error) {
 	var st hsync.FolderState
 	err := s.guard(ctx, "imap status "+folder, func() error {
-		data, err := s.c.Status(folder, &imap.StatusOptions{
-			NumMessages: true, UIDNext: true, UIDValidity: true, HighestModSeq: s.caps.CondStore,
-		}).Wait()
+		data, err := s.c.Status(folder, s.statusOptions()).Wait()
 		if err != nil {
 			return err
 		}
-		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), HighestModSeq: data.HighestModSeq}
-		if data.NumMessages != nil {
-			st.Messages = *data.NumMessages
-		}
+		st = stateOf(data)
 		return nil
 	})
 	return st, err

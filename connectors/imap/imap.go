@@ -15,6 +15,12 @@
 //     second refusal is Auth. Errors of the TokenSource pass unchanged.
 //   - A cancelled context closes the connection, which unblocks any
 //     command in progress; the session is then unusable.
+//   - A folder state (STATUS, LIST-STATUS) is current even for the folder
+//     the session has selected (see refreshSelected).
+//   - The NOTIFY session (Notifier) is the one place that reads IMAP
+//     itself (go-imap cannot send NOTIFY nor deliver its unsolicited
+//     STATUS); it never selects a folder and only turns responses into
+//     "folder X changed", so a parser mistake costs a sync, never data.
 package imap
 
 import (

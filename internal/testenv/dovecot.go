@@ -17,7 +17,8 @@ import (
 //
 // It serves plaintext IMAP (no TLS; LOGIN and AUTHENTICATE PLAIN allowed) on
 // Host:Port, stores mail as maildir, and advertises CONDSTORE, QRESYNC,
-// IDLE, MOVE, UIDPLUS and SPECIAL-USE. Every user has the mailboxes INBOX,
+// IDLE, MOVE, UIDPLUS, SPECIAL-USE, LIST-STATUS and NOTIFY (the last two
+// with Dovecot 2.3's defaults: no plugin or setting needed). Every user has the mailboxes INBOX,
 // Sent, Drafts, Trash, Junk and Archive (created and subscribed on first
 // login, each with its special-use flag).
 type Dovecot struct {

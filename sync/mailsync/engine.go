@@ -14,9 +14,14 @@
 //   - A message row is never deleted because of a failure, only because
 //     the server no longer lists its UID (or, after a UIDVALIDITY change,
 //     no longer has a message with its identity).
-//   - An unchanged folder costs one SELECT round trip: when UIDVALIDITY,
-//     UIDNEXT, the message count and (with CONDSTORE) HIGHESTMODSEQ equal
-//     what the last sync recorded, it is skipped.
+//   - An unchanged account costs one round trip, whatever its folder
+//     count: the listing asks for every folder's status (LIST-STATUS), or
+//     STATUS commands for all folders are sent together, and a folder is
+//     skipped without a SELECT only when UIDVALIDITY, UIDNEXT, the message
+//     count and HIGHESTMODSEQ all equal what the last complete pass
+//     recorded. Without CONDSTORE no status shows a flag change, so every
+//     folder is selected (SyncChanged, the poll of a server without
+//     NOTIFY, then skips on the counts and leaves flags to SyncOnce).
 //   - The incremental rule for a changed folder (listAbove has the proof):
 //     the folder's listing watermark W (synced_uid) moves only with the
 //     engine's own listing, never with a UID learned from a replayed move
@@ -170,8 +175,20 @@ func (e *Engine) fail(err error) error {
 
 // SyncOnce mirrors every selected folder once: the folder list, then each
 // folder's new messages, flag changes and expunges, then it drops bodies
-// no message uses any more.
+// no message uses any more. A folder whose status proves it unchanged
+// (see unchanged) is skipped without being selected.
 func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
+	return e.pass(ctx, everyFolder)
+}
+
+// SyncChanged is the cheap poll of a server without NOTIFY: it syncs the
+// folders whose status shows a change. Without CONDSTORE a flag change
+// shows in no status, so it waits for the next SyncOnce.
+func (e *Engine) SyncChanged(ctx context.Context) (Stats, error) {
+	return e.pass(ctx, changedFolders)
+}
+
+func (e *Engine) pass(ctx context.Context, scope passScope) (Stats, error) {
 	var st Stats
 	defer e.closeLanes()
 	reused := e.remote != nil
@@ -179,7 +196,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	folders, err := e.syncFolderList(ctx, r, &st)
+	folders, listed, err := e.syncFolderList(ctx, r, &st)
 	if err != nil && reused && ctx.Err() == nil && hsync.KindOf(err) == hsync.Transient {
 		// A kept connection may have died while idle (a NAT timeout, a
 		// server restart): one fresh one before calling it a failure.
@@ -187,8 +204,12 @@ func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 		if r, err = e.session(ctx); err != nil {
 			return st, err
 		}
-		folders, err = e.syncFolderList(ctx, r, &st)
+		folders, listed, err = e.syncFolderList(ctx, r, &st)
 	}
+	if err != nil {
+		return st, e.fail(err)
+	}
+	folders, err = e.toSync(ctx, r, scope, folders, listed, &st)
 	if err != nil {
 		return st, e.fail(err)
 	}
@@ -218,20 +239,25 @@ func (e *Engine) SyncOnce(ctx context.Context) (Stats, error) {
 	return st, errors.Join(errs...)
 }
 
-// SyncFolder syncs one folder (after an IDLE notification, say).
+// SyncFolder syncs one folder (after an IDLE or NOTIFY event, say). A
+// folder not mirrored yet is picked up by a SyncChanged pass; one the
+// filter leaves out costs nothing.
 func (e *Engine) SyncFolder(ctx context.Context, name string) (Stats, error) {
 	defer e.closeLanes()
-	r, err := e.session(ctx)
-	if err != nil {
-		return Stats{}, err
-	}
 	folders, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
 	if err != nil {
 		return Stats{}, err
 	}
 	i := slices.IndexFunc(folders, func(f store.MailFolder) bool { return f.Name == name })
 	if i < 0 {
-		return e.SyncOnce(ctx)
+		if name != "" && !e.mirrored(name, folders) {
+			return Stats{}, nil
+		}
+		return e.SyncChanged(ctx)
+	}
+	r, err := e.session(ctx)
+	if err != nil {
+		return Stats{}, err
 	}
 	st, err := e.syncFolder(ctx, r, folders[i])
 	return st, e.fail(err)
@@ -240,42 +266,55 @@ func (e *Engine) SyncFolder(ctx context.Context, name string) (Stats, error) {
 // syncFolderList mirrors the server's folder list: new folders are added,
 // folders gone from the server (or no longer selected) are removed
 // locally. It returns the folders to sync.
-func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Stats) ([]store.MailFolder, error) {
+//
+// It also returns the state of each folder the listing described
+// (LIST-STATUS), by name.
+func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Stats) ([]store.MailFolder, map[string]hsync.FolderState, error) {
 	remote, err := r.ListFolders(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	local, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keep := map[string]bool{}
-	err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
-		for _, f := range remote {
-			if f.NoSelect || !e.opts.Filter.Match(f.Name, f.Delimiter) {
-				continue
-			}
-			keep[f.Name] = true
-			if _, err := tx.UpsertMailFolder(ctx, e.opts.Account, f.Name, f.Delimiter, f.SpecialUse); err != nil {
-				return err
-			}
+	listed := map[string]hsync.FolderState{}
+	var wanted []hsync.RemoteFolder
+	for _, f := range remote {
+		if f.NoSelect || !e.opts.Filter.Match(f.Name, f.Delimiter) {
+			continue
 		}
-		for _, f := range local {
-			if !keep[f.Name] {
-				if err := tx.DeleteMailFolder(ctx, f.ID); err != nil {
+		wanted = append(wanted, f)
+		keep[f.Name] = true
+		if f.State != nil {
+			listed[f.Name] = *f.State
+		}
+	}
+	all := local
+	if folderListChanged(local, wanted) {
+		err = e.opts.DB.Write(ctx, func(tx *store.Tx) error {
+			for _, f := range wanted {
+				if _, err := tx.UpsertMailFolder(ctx, e.opts.Account, f.Name, f.Delimiter, f.SpecialUse); err != nil {
 					return err
 				}
-				st.FoldersRemoved++
 			}
+			for _, f := range local {
+				if !keep[f.Name] {
+					if err := tx.DeleteMailFolder(ctx, f.ID); err != nil {
+						return err
+					}
+					st.FoldersRemoved++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	all, err := e.opts.DB.MailFolders(ctx, e.opts.Account)
-	if err != nil {
-		return nil, err
+		if all, err = e.opts.DB.MailFolders(ctx, e.opts.Account); err != nil {
+			return nil, nil, err
+		}
 	}
 	// INBOX first: it is what people look at.
 	slices.SortStableFunc(all, func(a, b store.MailFolder) int {
@@ -287,5 +326,25 @@ func (e *Engine) syncFolderList(ctx context.Context, r hsync.MailRemote, st *Sta
 		}
 		return 0
 	})
-	return all, nil
+	return all, listed, nil
+}
+
+// folderListChanged reports whether the stored folder list differs from
+// the server's: an unchanged one costs no write transaction (and its
+// fsync) on a no-op pass.
+func folderListChanged(local []store.MailFolder, remote []hsync.RemoteFolder) bool {
+	if len(local) != len(remote) {
+		return true
+	}
+	stored := make(map[string]store.MailFolder, len(local))
+	for _, f := range local {
+		stored[f.Name] = f
+	}
+	for _, f := range remote {
+		l, ok := stored[f.Name]
+		if !ok || l.Delimiter != f.Delimiter || l.SpecialUse != f.SpecialUse {
+			return true
+		}
+	}
+	return false
 }

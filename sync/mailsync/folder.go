@@ -10,14 +10,11 @@ import (
 	hsync "github.com/holdover/holdover/sync"
 )
 
-// unchanged reports whether SELECT proves the folder has not changed since
-// the last complete sync. Without CONDSTORE a flag change leaves no trace
+// unchanged reports whether SELECT or STATUS proves the folder has not
+// changed since the last complete sync. Without CONDSTORE a flag change leaves no trace
 // there, so the folder is never skipped.
 func unchanged(f store.MailFolder, st hsync.FolderState, caps hsync.MailCaps) bool {
-	return caps.CondStore && f.SyncedAt.Unix() > 0 &&
-		st.UIDValidity == f.UIDValidity && st.UIDNext == f.UIDNext &&
-		st.Messages == f.Messages && st.HighestModSeq == f.HighestModSeq &&
-		f.SyncedUID+1 >= f.UIDNext
+	return caps.CondStore && settled(f, st) && st.HighestModSeq == f.HighestModSeq
 }
 
 func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, error) {
@@ -30,10 +27,11 @@ func (e *Engine) syncFolder(ctx context.Context, r hsync.MailRemote, f store.Mai
 func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.MailFolder) (Stats, hsync.FolderState, error) {
 	var st Stats
 	caps := r.Caps()
-	// SELECT rather than STATUS: Dovecot answered STATUS on a long-lived
-	// session with a HIGHESTMODSEQ that missed another session's flag
-	// change (seen in TestFlagDeltasMergeWithServerChanges); SELECT is
-	// always current and costs the same single round trip.
+	// SELECT rather than trusting an earlier STATUS: it is current, and
+	// the folder must be selected for the rest anyway. (Dovecot's STATUS
+	// of the folder a session has selected is that session's stale view:
+	// the connector leaves the folder before asking; see
+	// TestStatusOfSelectedFolderIsCurrent.)
 	sel, err := r.Select(ctx, f.Name)
 	if err != nil {
 		return st, sel, err

@@ -118,6 +118,37 @@ type counters struct {
 	bodies     int
 	failBodies int    // fail FetchBodies after this many bodies (0: never)
 	beforeUIDs func() // called before each full UID listing, when set
+	selects    int    // SELECT commands
+	lists      int    // LIST commands
+	statuses   int    // FolderStates calls (one round trip each)
+}
+
+func (c *countingRemote) count(n *int) {
+	c.c.mu.Lock()
+	*n++
+	c.c.mu.Unlock()
+}
+
+func (c *countingRemote) Select(ctx context.Context, folder string) (hsync.FolderState, error) {
+	c.count(&c.c.selects)
+	return c.MailRemote.Select(ctx, folder)
+}
+
+func (c *countingRemote) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error) {
+	c.count(&c.c.lists)
+	return c.MailRemote.ListFolders(ctx)
+}
+
+func (c *countingRemote) FolderStates(ctx context.Context, folders []string) (map[string]hsync.FolderState, error) {
+	c.count(&c.c.statuses)
+	return c.MailRemote.FolderStates(ctx, folders)
+}
+
+// resetCounts zeroes the command counters (not the body count).
+func (c *counters) resetCounts() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.selects, c.lists, c.statuses = 0, 0, 0
 }
 
 func (c *countingRemote) UIDs(ctx context.Context) ([]uint32, error) {

@@ -2,7 +2,9 @@ package mailsync
 
 import (
 	"context"
+	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdover/holdover/internal/backoff"
@@ -10,8 +12,10 @@ import (
 )
 
 // Runner keeps one account's mirror current: a full pass at start and
-// every Interval, a folder pass when IDLE reports a change, a full pass
-// on request (holdover sync --once). After a successful pass it verifies
+// every Interval, a folder pass when push (NOTIFY in every folder, or
+// IDLE in IdleFolders) reports a change, a poll of every folder's status
+// every Poll when the server has no NOTIFY, a full pass on request
+// (holdover sync --once). After a successful pass it verifies
 // the mirror in full and repairs it (Engine.Verify) when the last
 // verification is older than VerifyEvery or an outage of the service has
 // ended since. It owns its Engine; nothing else touches it, so passes
@@ -22,10 +26,17 @@ type Runner struct {
 	// VerifyEvery is the longest time between full verifications
 	// (default 24 h); negative disables the periodic ones.
 	VerifyEvery time.Duration
-	// IdleDial opens the sessions that wait in IDLE; nil disables push.
+	// NotifyDial opens the session that hears about changes in every
+	// folder (IMAP NOTIFY). When it is nil, or the server lacks NOTIFY,
+	// IDLE on IdleFolders and the poll take over.
+	NotifyDial hsync.MailNotifyDialer
+	// IdleDial opens the sessions that wait in IDLE; nil disables IDLE.
 	IdleDial    hsync.MailIdleDialer
 	IdleFolders []string // default: INBOX
-	Health      *hsync.Health
+	// Poll is how often a server without NOTIFY is asked whether any
+	// folder changed (Engine.SyncChanged); default 30 s.
+	Poll   time.Duration
+	Health *hsync.Health
 	// Retry spaces out passes after failures and IDLE reconnects.
 	Retry backoff.Policy
 	// Kinds are the outbox kinds of this service: an outage a pass ends
@@ -45,6 +56,8 @@ type Runner struct {
 	// cannot finish (a folder busy every time) is not retried before
 	// Interval has passed, however often IDLE wakes the loop.
 	lastVerify time.Time
+	// polling is set while push does not cover every folder (no NOTIFY).
+	polling atomic.Bool
 }
 
 type request struct {
@@ -69,6 +82,9 @@ func (r *Runner) init() {
 		}
 		if r.Interval <= 0 {
 			r.Interval = 5 * time.Minute
+		}
+		if r.Poll <= 0 {
+			r.Poll = 30 * time.Second
 		}
 		if r.VerifyEvery == 0 {
 			r.VerifyEvery = 24 * time.Hour
@@ -110,37 +126,42 @@ func (r *Runner) ask(ctx context.Context, req request) result {
 func (r *Runner) Run(ctx context.Context) error {
 	r.init()
 	defer r.Engine.Close()
-	pokes := make(chan string, len(r.IdleFolders))
+	changed := newChanges()
 	var wg gosync.WaitGroup
-	if r.IdleDial != nil {
-		for _, f := range r.IdleFolders {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.idleLoop(ctx, f, pokes)
-			}()
-		}
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.push(ctx, changed)
+	}()
 	defer wg.Wait()
 
 	failures := 0
 	next := time.NewTimer(0)
 	defer next.Stop()
+	poll := time.NewTicker(r.Poll)
+	defer poll.Stop()
 	for {
 		var res result
 		var reply chan result
 		var began time.Time
+		full := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-next.C:
-			began = time.Now()
+			began, full = time.Now(), true
 			res.stats, res.err = r.Engine.SyncOnce(ctx)
-		case folder := <-pokes:
+		case <-changed.ready:
 			began = time.Now()
-			res.stats, res.err = r.Engine.SyncFolder(ctx, folder)
+			res.stats, res.err = r.syncChanged(ctx, changed.take())
+		case <-poll.C:
+			if !r.polling.Load() {
+				continue
+			}
+			began = time.Now()
+			res.stats, res.err = r.Engine.SyncChanged(ctx)
 		case req := <-r.requests:
-			began = time.Now()
+			began, full = time.Now(), true
 			reply = req.reply
 			if req.verify != nil {
 				res.report, res.err = r.Engine.Verify(ctx, *req.verify)
@@ -189,53 +210,43 @@ func (r *Runner) Run(ctx context.Context) error {
 		if reply != nil {
 			reply <- res
 		}
-		if !next.Stop() {
-			select {
-			case <-next.C:
-			default:
+		// Push and poll passes come often: they must not keep postponing
+		// the full pass. A failure brings it forward instead.
+		if full || res.err != nil {
+			if !next.Stop() {
+				select {
+				case <-next.C:
+				default:
+				}
 			}
+			next.Reset(wait)
 		}
-		next.Reset(wait)
 	}
 }
 
-// idleLoop keeps an IDLE session on folder, reconnecting with backoff,
-// and pokes the main loop on every change.
-func (r *Runner) idleLoop(ctx context.Context, folder string, pokes chan<- string) {
-	attempt := 0
-	for ctx.Err() == nil {
-		idler, err := r.IdleDial(ctx)
-		if err == nil {
-			started := time.Now()
-			err = idler.Idle(ctx, folder, func() {
-				select {
-				case pokes <- folder:
-				default: // a pass for it is already queued
-				}
-			})
-			idler.Close()
-			if time.Since(started) > time.Minute {
-				attempt = 0
-			}
+// syncChanged syncs the folders push reported; "" among them (the folder
+// list changed, or push may have missed something) is a SyncChanged pass.
+func (r *Runner) syncChanged(ctx context.Context, folders []string) (Stats, error) {
+	if slices.Contains(folders, "") {
+		return r.Engine.SyncChanged(ctx)
+	}
+	var st Stats
+	for _, f := range folders {
+		fs, err := r.Engine.SyncFolder(ctx, f)
+		st.add(fs)
+		if err != nil && ctx.Err() == nil && hsync.KindOf(err) == hsync.Permanent {
+			// The folder may be gone (deleted or renamed after the
+			// report): the folder list decides, and the pass over it
+			// covers the other reported folders too.
+			more, err := r.Engine.SyncChanged(ctx)
+			st.add(more)
+			return st, err
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if hsync.KindOf(err) == hsync.Permanent {
-			r.Engine.log.Warn("IDLE unavailable; polling only", "folder", folder, "err", err)
-			return
-		}
-		attempt++
-		wait := r.Retry.Delay(attempt)
-		if hsync.KindOf(err) == hsync.NeedsLogin {
-			wait = r.Interval // only a login helps: no reconnect loop
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+		if err != nil {
+			return st, err
 		}
 	}
+	return st, nil
 }
 
 // verifyDue reports whether a full verification is due: one was never

@@ -70,7 +70,7 @@ func (e *Engine) Verify(ctx context.Context, mode VerifyMode) (VerifyReport, err
 	if err != nil {
 		return rep, err
 	}
-	folders, err := e.syncFolderList(ctx, r, &rep.Sync)
+	folders, _, err := e.syncFolderList(ctx, r, &rep.Sync)
 	if err != nil {
 		return rep, e.fail(err)
 	}
