@@ -1,0 +1,74 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/connectors/oauth"
+	"github.com/holdover/holdover/daemon"
+)
+
+// demoClientID is the application registered with the demo's identity
+// provider.
+const demoClientID = "holdover-demo"
+
+// signIn does what `holdover account login demo` does, with the demo
+// playing the browser: the authorization code flow with PKCE and a
+// loopback redirect, against the demo's identity provider, the sign-in
+// stored in <data_dir>/tokens/demo.json (0600) before the daemon starts.
+func (d *demo) signIn(ctx context.Context) error {
+	cfg, err := config.Load(d.cfgPath)
+	if err != nil {
+		return err
+	}
+	acct, ok := cfg.Account("demo")
+	if !ok || acct.SignIn() == nil {
+		return errors.New("demo: the demo account has no oauth2 sign-in")
+	}
+	oc := daemon.OAuthConfig(cfg.DataDir, acct.Name, acct.SignIn(), nil)
+	if err := oauth.LoginBrowser(ctx, oc, oauth.Browser{Out: io.Discard, Open: browse}); err != nil {
+		return fmt.Errorf("demo: sign-in: %w", err)
+	}
+	d.say("signed in with OAuth2 at the demo's identity provider (authorization code + PKCE, as")
+	d.say("`holdover account login demo` does in a browser); IMAP and SMTP use that sign-in")
+	return nil
+}
+
+// browse is the person at the browser: it opens the authorization URL,
+// the identity provider consents at once and redirects to holdover's
+// loopback listener.
+func browse(authURL string) error {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(authURL)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the sign-in ended with %s", resp.Status)
+	}
+	return nil
+}
+
+// checkSignIn asks the mail servers whether holdover signed in to them
+// with an access token issued after the identity provider came back:
+// the token it held had expired meanwhile, so this one was renewed.
+func (d *demo) checkSignIn(back time.Time) error {
+	for _, s := range []struct {
+		name string
+		in   *signIns
+	}{{"IMAP", d.imap.oauth}, {"SMTP", d.smtp.oauth}} {
+		if s.in.newest().Before(back) {
+			return fmt.Errorf("demo: the %s server saw no token issued after the outage", s.name)
+		}
+	}
+	if d.idp.renewedSince(back) == 0 {
+		return errors.New("demo: the identity provider renewed no token after the outage")
+	}
+	return nil
+}
