@@ -192,12 +192,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 	time.Sleep(2 * time.Second) // let the outage last a moment
 
 	d.step("4. The provider is back: the sign-in is renewed, the queue drains, once each")
-	back := time.Now()
-	d.idpCut.Up()
 	d.imapCut.Up()
 	d.smtpCut.Up()
 	d.calCut.Up()
 	d.fileCut.Up()
+	d.nudge("", "")
+	if err := d.waitSignIn(ctx); err != nil {
+		return err
+	}
+	back := time.Now()
+	d.idpCut.Up()
 	d.nudge("", "")
 	if err := d.until(ctx, "the queue to drain", func() bool { return d.drained(ctx) }); err != nil {
 		return err

@@ -29,6 +29,7 @@ func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
 	}
 	for _, want := range []string{"status page: http://127.0.0.1:", "/login?code=", "INBOX", "imap   down", "smtp   down", "caldav down", "webdav down",
 		"signed in with OAuth2 at the demo's identity provider", "its sign-in unreachable",
+		"imap   down, identity provider unreachable",
 		"a cron job mailed \"Nightly backup report\" through `holdover sendmail -oi -t`: exit 0",
 		"The relay received: \"Status report\", \"Nightly backup report\" (once each)",
 		"IMAP and SMTP signed in with OAuth2 (token refreshed after the outage)", "in Archive",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/holdover/holdover/config"
@@ -52,6 +53,35 @@ func browse(authURL string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the sign-in ended with %s", resp.Status)
 	}
+	return nil
+}
+
+// waitSignIn shows the mail servers answering before their identity
+// provider does: holdover's access token has expired meanwhile, it cannot
+// renew it, so mail stays in its outage (a transient one: nothing to do
+// for the person) while calendar and files drain.
+func (d *demo) waitSignIn(ctx context.Context) error {
+	var words string
+	err := d.until(ctx, "the identity provider's outage to be noticed", func() bool {
+		st, err := daemon.CollectStatus(ctx, nil, d.db)
+		if err != nil {
+			return false
+		}
+		for _, a := range st.Accounts {
+			for _, s := range a.Services {
+				if i := strings.Index(s.LastError, "identity provider unreachable"); s.Service == "imap" && i >= 0 {
+					words = s.LastError[i:]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	d.say("The mail servers answer before their identity provider does, and the access token has expired:")
+	d.say("  imap   down, %s (transient: the queue waits, no action needed)", words)
 	return nil
 }
 
