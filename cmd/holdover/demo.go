@@ -13,11 +13,13 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "See holdover work: loopback providers, an outage and the recovery, in one minute",
-		Long: `Starts IMAP, SMTP, CalDAV and WebDAV providers on loopback, the daemon
-against them, and scripts an outage: reads, flags, moves, a send, calendar
-and file edits keep working while the providers are away, and reach them
-once they are back. Needs no configuration and touches nothing outside a
-temp directory. With --keep everything keeps running afterwards, to explore.`,
+		Long: `Starts IMAP, SMTP, CalDAV and WebDAV providers on loopback, an OAuth2
+identity provider that IMAP and SMTP sign in with, the daemon against them,
+and scripts an outage: reads, flags, moves, sends (from a mail app and from a
+cron job through holdover sendmail), calendar and file edits keep working
+while the providers and their sign-in are away, and reach them once they are
+back. Needs no configuration and touches nothing outside a temp directory.
+With --keep everything keeps running afterwards, to explore.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := demo.Options{Out: a.stdout, Keep: keep, Version: buildVersion()}

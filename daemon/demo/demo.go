@@ -1,9 +1,15 @@
 // Package demo is `holdover demo`: the whole promise in one minute, on
 // loopback, with nothing to configure. It starts an IMAP provider and an
-// SMTP relay in-process (go-imap's in-memory server, go-smtp), the real
-// daemon against them, then scripts an outage: the provider goes away,
-// the user keeps reading, flagging, moving and sending, and when the
-// provider is back every change reaches it once.
+// SMTP relay in-process (go-imap's in-memory server, go-smtp), CalDAV and
+// WebDAV servers and an OAuth2 identity provider that IMAP and SMTP sign
+// in with, the real daemon against them, then scripts an outage: the
+// provider and its sign-in go away, the user keeps reading, flagging,
+// moving and sending (a mail app through holdover's SMTP endpoint, a cron
+// job through `holdover sendmail`), and when the provider is back the
+// sign-in is renewed and every change reaches it once.
+//
+// Every capability joins the story: its embedded provider, and a step
+// done during the outage, checked on the provider afterwards.
 //
 // Invariants: everything listens on 127.0.0.1 only, lives in one temp
 // directory, and stops before Run returns.
@@ -43,6 +49,10 @@ type Options struct {
 	Keep bool
 	// Version is the daemon's version string.
 	Version string
+	// Holdover is the holdover binary the demo's cron job runs as
+	// `holdover sendmail`; empty: this program (os.Executable), which is
+	// holdover itself unless the demo runs inside a test binary.
+	Holdover string
 	// Open, when set, is given the status page's sign-in URL once the
 	// daemon runs (`demo --open` starts a browser with it).
 	Open func(url string)
@@ -60,6 +70,8 @@ type demo struct {
 	calCut  *faultproxy.Proxy
 	files   *fileProvider
 	fileCut *faultproxy.Proxy
+	idp     *idProvider
+	idpCut  *faultproxy.Proxy
 	folder  string // the synced local folder
 	// daemonDone receives the daemon's result when it stops.
 	daemonDone chan error
@@ -99,6 +111,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer logf.Close()
 
 	d.step("1. holdover starts and mirrors the mailbox")
+	if err := d.signIn(ctx); err != nil {
+		return err
+	}
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	d.daemonDone = done
@@ -128,11 +143,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.showEvents(ctx)
 	d.showFiles()
 
-	d.step("2. The provider goes down (IMAP, SMTP, CalDAV and WebDAV unreachable)")
+	d.step("2. The provider goes down (IMAP, SMTP, CalDAV, WebDAV and its sign-in unreachable)")
 	d.imapCut.Down()
 	d.smtpCut.Down()
 	d.calCut.Down()
 	d.fileCut.Down()
+	d.idpCut.Down()
 	d.say("Reading still works, from the local store:")
 	d.showSearch(ctx, "budget")
 
@@ -154,6 +170,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("  a mail app sent \"Status report\" through holdover's SMTP endpoint (%s): 250, stored before the reply", d.local)
+	if err := d.cronReport(ctx); err != nil {
+		return err
+	}
+	d.say("  a cron job mailed %q through `holdover sendmail -oi -t`: exit 0, queued on disk", cronSubject)
 	if err := d.planOffline(ctx); err != nil {
 		return err
 	}
@@ -171,21 +191,31 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	time.Sleep(2 * time.Second) // let the outage last a moment
 
-	d.step("4. The provider is back: the queue drains, once each")
+	d.step("4. The provider is back: the sign-in is renewed, the queue drains, once each")
 	d.imapCut.Up()
 	d.smtpCut.Up()
 	d.calCut.Up()
 	d.fileCut.Up()
 	d.nudge("", "")
+	if err := d.waitSignIn(ctx); err != nil {
+		return err
+	}
+	back := time.Now()
+	d.idpCut.Up()
+	d.nudge("", "")
 	if err := d.until(ctx, "the queue to drain", func() bool { return d.drained(ctx) }); err != nil {
 		return err
 	}
 	d.showOutages(ctx)
-	sent := d.smtp.messages()
-	if len(sent) != 1 {
-		return fmt.Errorf("demo: the relay received %d messages, want 1", len(sent))
+	sent, want := d.smtp.messages(), []string{"Status report", cronSubject}
+	if len(sent) != len(want) || !slices.Contains(sent, want[0]) || !slices.Contains(sent, want[1]) {
+		return fmt.Errorf("demo: the relay received %s, want each of %s once", quote(sent), quote(want))
 	}
-	d.say("The relay received: %s (once)", strings.Join(quote(sent), ", "))
+	d.say("The relay received: %s (once each)", strings.Join(quote(want), ", "))
+	if err := d.checkSignIn(back); err != nil {
+		return err
+	}
+	d.say("IMAP and SMTP signed in with OAuth2 (token refreshed after the outage).")
 	if err := d.imap.check(msgs[0].MessageID, msgs[1].MessageID); err != nil {
 		return err
 	}
@@ -264,13 +294,19 @@ func secret() string {
 
 func (d *demo) startProviders() error {
 	var err error
-	if d.imap, err = startIMAP("you@example.com", secret()); err != nil {
+	if d.idp, err = startIdP(demoClientID); err != nil {
+		return err
+	}
+	if d.idpCut, err = faultproxy.New(d.idp.addr()); err != nil {
+		return err
+	}
+	if d.imap, err = startIMAP(demoUser, secret(), d.idp); err != nil {
 		return err
 	}
 	if err := d.imap.seed(24); err != nil {
 		return err
 	}
-	if d.smtp, err = startSMTP("you@example.com", secret()); err != nil {
+	if d.smtp, err = startSMTP(demoUser, d.idp); err != nil {
 		return err
 	}
 	if d.imapCut, err = faultproxy.New(d.imap.addr()); err != nil {
@@ -299,7 +335,7 @@ func (d *demo) startProviders() error {
 }
 
 func (d *demo) stopProviders() {
-	for _, c := range []*faultproxy.Proxy{d.imapCut, d.smtpCut, d.calCut, d.fileCut} {
+	for _, c := range []*faultproxy.Proxy{d.imapCut, d.smtpCut, d.calCut, d.fileCut, d.idpCut} {
 		if c != nil {
 			c.Close()
 		}
@@ -315,6 +351,9 @@ func (d *demo) stopProviders() {
 	}
 	if d.smtp != nil {
 		d.smtp.close()
+	}
+	if d.idp != nil {
+		d.idp.close()
 	}
 }
 
@@ -335,8 +374,6 @@ func (d *demo) writeConfig() error {
 	if d.page, err = freePort(); err != nil {
 		return err
 	}
-	os.Setenv("HOLDOVER_DEMO_IMAP", d.imap.password)
-	os.Setenv("HOLDOVER_DEMO_SMTP", d.smtp.password)
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
 	os.Setenv("HOLDOVER_DEMO_CAL", d.cal.password)
 	os.Setenv("HOLDOVER_DEMO_FILES", d.files.password)
@@ -349,15 +386,29 @@ sync: {interval: 10s}
 accounts:
   - name: demo
     mail:
-      imap: {host: 127.0.0.1, port: %d, tls: none, username: you@example.com, password_env: HOLDOVER_DEMO_IMAP}
-      smtp: {host: 127.0.0.1, port: %d, tls: none, username: you@example.com, password_env: HOLDOVER_DEMO_SMTP}
+      # IMAP and SMTP sign in with OAuth2 at the demo's identity provider
+      # (one sign-in: tokens/demo.json in the data dir).
+      imap:
+        host: 127.0.0.1
+        port: %d
+        tls: none
+        username: you@example.com
+        oauth2: &signin
+          provider: custom
+          client_id: %s
+          auth_url: "http://127.0.0.1:%d/authorize"
+          token_url: "http://127.0.0.1:%d/token"
+          scopes: [mail]
+      smtp: {host: 127.0.0.1, port: %d, tls: none, username: you@example.com, oauth2: *signin}
       local: {username: you, password_env: HOLDOVER_DEMO_LOCAL}
+    # CalDAV and WebDAV sign in with a password: holdover's DAV connectors
+    # have no OAuth2 yet (Graph calendars and files come later).
     calendar:
       caldav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_CAL}
     files:
       webdav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_FILES}
       local_dir: %s
-`, d.dir, d.page, d.local, d.imapCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
+`, d.dir, d.page, d.local, d.imapCut.Port(), demoClientID, d.idpCut.Port(), d.idpCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,11 +19,13 @@ import (
 )
 
 // imapProvider is go-imap's in-memory IMAP server on loopback: the
-// demo's mail provider.
+// demo's mail provider. holdover signs in to it with OAuth2; the phone,
+// past holdover, with a password (LOGIN), as with an app password.
 type imapProvider struct {
 	user     *imapmemserver.User
 	userName string
 	password string
+	oauth    *signIns
 	srv      *imapserver.Server
 	ln       net.Listener
 	done     chan struct{}
@@ -36,7 +37,7 @@ type literal struct {
 
 func (l literal) Size() int64 { return l.Reader.Size() }
 
-func startIMAP(user, password string) (*imapProvider, error) {
+func startIMAP(user, password string, idp *idProvider) (*imapProvider, error) {
 	mem := imapmemserver.New()
 	u := imapmemserver.NewUser(user, password)
 	for _, name := range []string{"INBOX", "Archive", "Sent"} {
@@ -45,10 +46,10 @@ func startIMAP(user, password string) (*imapProvider, error) {
 		}
 	}
 	mem.AddUser(u)
-	p := &imapProvider{user: u, userName: user, password: password, done: make(chan struct{})}
+	p := &imapProvider{user: u, userName: user, password: password, oauth: &signIns{idp: idp}, done: make(chan struct{})}
 	p.srv = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
+			return &imapSession{p: p}, nil, nil
 		},
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIdle: {}, imap.CapMove: {}, imap.CapUIDPlus: {}},
 		InsecureAuth: true,
@@ -63,6 +64,65 @@ func startIMAP(user, password string) (*imapProvider, error) {
 }
 
 func (p *imapProvider) addr() string { return p.ln.Addr().String() }
+
+// imapSession is one connection to the IMAP provider: LOGIN with the
+// password, or AUTHENTICATE OAUTHBEARER/XOAUTH2 with an access token of
+// the demo's identity provider (go-imap's SessionSASL).
+type imapSession struct {
+	*imapmemserver.UserSession // nil until signed in
+	p                          *imapProvider
+}
+
+var _ imapserver.SessionSASL = (*imapSession)(nil)
+
+func (s *imapSession) Login(user, password string) error {
+	if err := s.p.user.Login(user, password); err != nil {
+		return err
+	}
+	s.UserSession = imapmemserver.NewUserSession(s.p.user)
+	return nil
+}
+
+func (s *imapSession) AuthenticateMechanisms() []string { return bearerMechanisms }
+
+func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
+	if !slices.Contains(bearerMechanisms, mech) {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
+	}
+	return newBearerServer(mech, func(user, token string) bool {
+		if user != s.p.userName || !s.p.oauth.accept(user, token) {
+			return false
+		}
+		s.UserSession = imapmemserver.NewUserSession(s.p.user)
+		return true
+	}, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "invalid token"}), nil
+}
+
+// signIns records the OAuth2 sign-ins a mail server accepted.
+type signIns struct {
+	idp  *idProvider
+	mu   sync.Mutex
+	last time.Time // when the newest token accepted was issued
+}
+
+func (s *signIns) accept(user, token string) bool {
+	issued, ok := s.idp.check(user, token)
+	if ok {
+		s.mu.Lock()
+		if issued.After(s.last) {
+			s.last = issued
+		}
+		s.mu.Unlock()
+	}
+	return ok
+}
+
+// newest is when the newest token the server accepted was issued.
+func (s *signIns) newest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
 
 func (p *imapProvider) seed(n int) error {
 	senders := []string{"Alice Martin <alice@example.com>", "Bob Chen <bob@example.org>", "Carol Diaz <carol@example.net>"}
@@ -167,18 +227,20 @@ type quiet struct{}
 func (quiet) Printf(string, ...any) {}
 
 // smtpProvider is the demo's SMTP relay: it records what it receives.
+// Like the IMAP provider, it takes OAuth2 sign-ins only.
 type smtpProvider struct {
-	user, password string
-	srv            *smtp.Server
-	ln             net.Listener
-	done           chan struct{}
+	user  string
+	oauth *signIns
+	srv   *smtp.Server
+	ln    net.Listener
+	done  chan struct{}
 
 	mu       sync.Mutex
 	received []string // subjects
 }
 
-func startSMTP(user, password string) (*smtpProvider, error) {
-	p := &smtpProvider{user: user, password: password, done: make(chan struct{})}
+func startSMTP(user string, idp *idProvider) (*smtpProvider, error) {
+	p := &smtpProvider{user: user, oauth: &signIns{idp: idp}, done: make(chan struct{})}
 	p.srv = smtp.NewServer(p)
 	p.srv.Domain = "smtp.demo.test"
 	p.srv.AllowInsecureAuth = true
@@ -214,16 +276,16 @@ type smtpSession struct {
 	authed bool
 }
 
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) AuthMechanisms() []string { return bearerMechanisms }
 
-func (s *smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.p.user || pass != s.p.password {
-			return errors.New("bad credentials")
-		}
-		s.authed = true
-		return nil
-	}), nil
+func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
+	if !slices.Contains(bearerMechanisms, mech) {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return newBearerServer(mech, func(user, token string) bool {
+		s.authed = user == s.p.user && s.p.oauth.accept(user, token)
+		return s.authed
+	}, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "invalid token"}), nil
 }
 
 func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
