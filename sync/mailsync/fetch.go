@@ -18,31 +18,39 @@ import (
 
 // A download is one folder's list of new messages, fetched in chunks of
 // BatchMessages UIDs. With more than one chunk it runs on several
-// sessions at once (lanes, see lanes.go), so that one chunk's network
-// reads, MIME decoding and hashing overlap another's commit: the writer
-// is the one thing that cannot run in parallel, and it is most of the
-// work (bench/mail.sh -pprof).
+// sessions at once (lanes, see lanes.go): each lane fetches a chunk's
+// metadata and bodies, hashes them and extracts their text into a spool
+// file, then hands the chunk's batches to one committer and goes on to
+// another chunk. So the network, MIME decoding and hashing run beside
+// the writer, which is the one thing that cannot run in parallel and
+// most of the work (bench/mail.sh -pprof).
 //
-// Chunks pass two turnstiles, both in chunk order, which keep the
-// engine's invariants with lanes:
-//   - claim: after a chunk's metadata is read, it looks its messages up
-//     among stored bodies and in the download's claims (Message-ID and
-//     size), and claims the rest. A message claimed by an earlier chunk is
-//     not downloaded again: it takes that chunk's body when it commits.
-//     In chunk order, so the earlier chunk is always the owner, and a
-//     body is downloaded at most once even when two lanes meet copies.
-//   - commit: a chunk commits only after every earlier one did, so the
-//     folder's resume point (synced_uid) only ever covers committed
-//     messages, as with one session. An error stops the download; what
-//     is committed stays.
+// The engine's invariants hold with lanes:
+//   - claim, in chunk order: after a chunk's metadata is read, it looks
+//     its messages up among stored bodies and in the download's claims
+//     (Message-ID and size), and claims the rest. A message claimed by an
+//     earlier chunk is not downloaded again: it takes that chunk's body
+//     when it commits. In chunk order, so the earlier chunk is always the
+//     owner, and a body is downloaded at most once even when two lanes
+//     meet copies.
+//   - commit, in chunk order: the committer takes chunk i's batches only
+//     after every earlier chunk's, so the folder's resume point
+//     (synced_uid) only ever covers committed messages, as with one
+//     session. An error stops the download; what is committed stays.
+//   - flat memory: lanes stay at most a window (lanes+1) of chunks ahead
+//     of the commits, a prepared batch waits on disk (its bodies and
+//     their text in its spool file), and a lane hands over one batch at a
+//     time.
 type download struct {
 	e        *Engine
 	f        store.MailFolder
 	validity uint32 // UIDVALIDITY of the listing the UIDs come from
 	chunks   [][]uint32
 
-	claimed   []chan struct{} // closed when chunk i has claimed its messages
-	committed []chan struct{} // closed when chunk i is committed
+	claimed   []chan struct{}    // closed when chunk i has claimed its messages
+	committed []chan struct{}    // closed when chunk i is committed
+	subs      []chan preparedSub // chunk i's prepared batches, closed when all are sent
+	window    int                // how many chunks lanes may be ahead of the commits
 	// aborted is closed when a lane fails: the others stop at their next
 	// turn. It is not a context cancellation on purpose: cancelling
 	// closes a session in the middle of a FETCH, and go-imap's client
@@ -78,8 +86,11 @@ type pending struct {
 	off    int64  // spooled body at [off, off+size)
 	size   int64
 	sum    []byte // SHA-256 of the spooled body
-	text   string // extracted for the index, for spooled bodies
-	have   bool   // a body is available (reused or spooled)
+	// The text extracted for the index waits in the spool too, at
+	// [textOff, textOff+textLen): batches wait for the writer, and memory
+	// must not grow with what waits.
+	textOff, textLen int64
+	have             bool // a body is available (reused or spooled)
 }
 
 // fetchNew downloads the listed messages in ascending UID order, in
@@ -105,6 +116,11 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 		d.committed[i] = make(chan struct{})
 	}
 	lanes := min(e.opts.Connections, len(d.chunks))
+	d.window = lanes + 1
+	d.subs = make([]chan preparedSub, len(d.chunks))
+	for i := range d.subs {
+		d.subs[i] = make(chan preparedSub, 1)
+	}
 	var next int
 	var nextMu gosync.Mutex
 	take := func() (int, bool) {
@@ -117,6 +133,13 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 		return next - 1, true
 	}
 	var g errgroup.Group
+	g.Go(func() error {
+		err := d.commitAll(ctx)
+		if err != nil {
+			d.abort()
+		}
+		return err
+	})
 	for lane := range lanes {
 		g.Go(func() error {
 			sess := r
@@ -133,7 +156,7 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 					break
 				}
 				if err := d.chunk(ctx, sess, i); err != nil {
-					d.abortOnce.Do(func() { close(d.aborted) })
+					d.abort()
 					if lane > 0 {
 						e.dropLane(sess)
 					}
@@ -149,34 +172,46 @@ func (e *Engine) fetchNew(ctx context.Context, r hsync.MailRemote, f store.MailF
 			return nil
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	d.discardUncommitted()
+	return err
 }
 
-// chunk fetches, prepares and commits chunk i on session r.
+// preparedSub is a batch of one chunk, spooled and prepared, waiting for
+// the committer.
+type preparedSub struct {
+	batch []*pending
+	spool spoolFile
+}
+
+// chunk fetches and prepares chunk i on session r and hands its batches
+// to the committer, one at a time: the lane goes on to another chunk
+// while the store commits this one.
 func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 	e := d.e
+	// Stay at most window chunks ahead of the commits: what waits for
+	// the writer is bounded (on disk, a batch each).
+	if i >= d.window {
+		if err := d.wait(ctx, d.committed[i-d.window]); err != nil {
+			return err
+		}
+	}
+	defer close(d.subs[i])
 	var metas []hsync.MessageMeta
 	if err := r.FetchMeta(ctx, d.chunks[i], func(m hsync.MessageMeta) error { metas = append(metas, m); return nil }); err != nil {
 		return err
 	}
-	if err := d.turn(ctx, d.claimed, i); err != nil {
-		return err
+	if i > 0 {
+		if err := d.wait(ctx, d.claimed[i-1]); err != nil {
+			return err
+		}
 	}
 	batch, err := d.claim(ctx, metas)
 	close(d.claimed[i])
 	if err != nil {
 		return err
 	}
-	if len(batch) == 0 {
-		// Every message of the chunk was expunged since the listing.
-		if err := d.turn(ctx, d.committed, i); err != nil {
-			return err
-		}
-		close(d.committed[i])
-		return nil
-	}
 	// Split further so one batch spools at most BatchBytes.
-	first := true
 	for len(batch) > 0 {
 		n, size := 0, int64(0)
 		for n < len(batch) && (n == 0 || batch[n].have || batch[n].ref != nil || size+batch[n].meta.Size <= e.opts.BatchBytes) {
@@ -191,22 +226,66 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 		if err != nil {
 			return err
 		}
-		if first {
-			if err := d.turn(ctx, d.committed, i); err != nil {
-				spool.discard()
-				return err
-			}
-			first = false
-		}
-		err = d.commit(ctx, sub, spool)
-		spool.discard()
-		if err != nil {
-			return err
+		select {
+		case d.subs[i] <- preparedSub{sub, spool}:
+		case <-d.aborted:
+			spool.discard()
+			return errAborted
+		case <-ctx.Done():
+			spool.discard()
+			return ctx.Err()
 		}
 	}
-	close(d.committed[i])
 	return nil
 }
+
+// commitAll commits the chunks' batches in chunk order, as they come.
+func (d *download) commitAll(ctx context.Context) error {
+	for i := range d.chunks {
+		for {
+			var sub preparedSub
+			var ok bool
+			select {
+			case sub, ok = <-d.subs[i]:
+			case <-d.aborted:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if !ok {
+				break
+			}
+			err := d.commit(ctx, sub.batch, sub.spool)
+			sub.spool.discard()
+			if err != nil {
+				return err
+			}
+		}
+		close(d.committed[i])
+	}
+	return nil
+}
+
+// discardUncommitted removes the spools of batches left behind by an
+// aborted download.
+func (d *download) discardUncommitted() {
+	for _, ch := range d.subs {
+	drain:
+		for {
+			select {
+			case sub, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				sub.spool.discard()
+			default:
+				break drain
+			}
+		}
+	}
+}
+
+func (d *download) abort() { d.abortOnce.Do(func() { close(d.aborted) }) }
 
 // errAborted stops a lane after another one failed.
 var errAborted = errors.New("download aborted")
@@ -220,16 +299,13 @@ func (d *download) stopped() bool {
 	}
 }
 
-// turn waits until chunk i-1 has passed the turnstile ch.
-func (d *download) turn(ctx context.Context, ch []chan struct{}, i int) error {
+// wait waits until ch is closed, or the download is aborted.
+func (d *download) wait(ctx context.Context, ch chan struct{}) error {
 	if d.stopped() {
 		return errAborted
 	}
-	if i == 0 {
-		return nil
-	}
 	select {
-	case <-ch[i-1]:
+	case <-ch:
 		return nil
 	case <-d.aborted:
 		return errAborted
@@ -328,7 +404,13 @@ func (d *download) spool(ctx context.Context, r hsync.MailRemote, batch []*pendi
 	}
 	for _, p := range batch {
 		if p.have && p.bodyID == 0 && p.sum != nil {
-			p.text = extractText(io.NewSectionReader(spool, p.off, p.size))
+			text := extractText(io.NewSectionReader(spool, p.off, p.size))
+			if _, err := spool.WriteAt([]byte(text), off); err != nil {
+				spool.discard()
+				return spoolFile{}, fmt.Errorf("spool: %w", err)
+			}
+			p.textOff, p.textLen = off, int64(len(text))
+			off += p.textLen
 		}
 	}
 	return spool, nil
@@ -362,7 +444,11 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 				if err != nil {
 					return err
 				}
-				if err := tx.IndexMailBody(ctx, id, m.Subject, m.From, joinAddrs(m.To, m.Cc), p.text); err != nil {
+				text := make([]byte, p.textLen)
+				if _, err := spool.ReadAt(text, p.textOff); err != nil {
+					return fmt.Errorf("spool: %w", err)
+				}
+				if err := tx.IndexMailBody(ctx, id, m.Subject, m.From, joinAddrs(m.To, m.Cc), string(text)); err != nil {
 					return err
 				}
 				bodyID = id
