@@ -107,7 +107,13 @@ func (tx *Tx) insertMailBody(ctx context.Context, account, msgID string, size in
 	return id, nil
 }
 
-// IndexMailBody adds a body to the full-text index.
+// IndexMailBody adds a body to the full-text index. A writer storing many
+// messages in one transaction should add their index rows after its
+// other statements, one after another: FTS5 writes its pending terms out
+// as a new segment at every statement savepoint, and an UPSERT (such as
+// InsertMailMessage) opens one, so interleaving them makes one tiny
+// segment per message and most of the writer's time goes into merging
+// them (BenchmarkMailCommit: 290 against 125 µs per message).
 func (tx *Tx) IndexMailBody(ctx context.Context, bodyID int64, subject, from, to, text string) error {
 	_, err := tx.execHot(ctx, `INSERT INTO mail_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`,
 		bodyID, subject, from, to, text)

@@ -63,17 +63,24 @@ func BenchmarkMailCommit(b *testing.B) {
 		b.StartTimer()
 		for start := 0; start < n; start += batch {
 			err := db.Write(ctx, func(tx *Tx) error {
+				// As the mail engine does: the index rows last (see
+				// IndexMailBody).
+				ids := make([]int64, batch)
 				for i := start; i < start+batch; i++ {
 					m := msgs[i]
 					id, err := tx.InsertMailBodySum(ctx, "work", m.id, int64(len(m.raw)), m.sum, bytes.NewReader(m.raw))
 					if err != nil {
 						return err
 					}
-					if err := tx.IndexMailBody(ctx, id, m.subject, m.from, m.to, m.text); err != nil {
-						return err
-					}
+					ids[i-start] = id
 					if _, err := tx.InsertMailMessage(ctx, MailMessage{FolderID: folder, UID: uint32(i + 1), BodyID: id, MessageID: m.id, Size: int64(len(m.raw)),
 						InternalDate: time.Unix(int64(1e9+i), 0), Subject: m.subject, From: m.from, To: m.to}); err != nil {
+						return err
+					}
+				}
+				for i := start; i < start+batch; i++ {
+					m := msgs[i]
+					if err := tx.IndexMailBody(ctx, ids[i-start], m.subject, m.from, m.to, m.text); err != nil {
 						return err
 					}
 				}

@@ -90,7 +90,8 @@ type pending struct {
 	// [textOff, textOff+textLen): batches wait for the writer, and memory
 	// must not grow with what waits.
 	textOff, textLen int64
-	have             bool // a body is available (reused or spooled)
+	stored           int64 // the body's id once committed
+	have             bool  // a body is available (reused or spooled)
 }
 
 // fetchNew downloads the listed messages in ascending UID order, in
@@ -424,6 +425,7 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 	stored := 0
 	err := e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		maxUID, stored = 0, 0
+		var index []*pending // new bodies, indexed after the rest (see store.Tx.IndexMailBody)
 		for _, p := range batch {
 			m := p.meta
 			bodyID := p.bodyID
@@ -444,14 +446,8 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 				if err != nil {
 					return err
 				}
-				text := make([]byte, p.textLen)
-				if _, err := spool.ReadAt(text, p.textOff); err != nil {
-					return fmt.Errorf("spool: %w", err)
-				}
-				if err := tx.IndexMailBody(ctx, id, m.Subject, m.From, joinAddrs(m.To, m.Cc), string(text)); err != nil {
-					return err
-				}
 				bodyID = id
+				index = append(index, p)
 			}
 			_, err := tx.InsertMailMessage(ctx, store.MailMessage{
 				FolderID: f.ID, UID: m.UID, BodyID: bodyID, MessageID: m.MessageID, Size: m.Size,
@@ -464,8 +460,19 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 			if p.own != nil {
 				p.own.bodyID = bodyID
 			}
+			p.stored = bodyID
 			stored++
 			maxUID = max(maxUID, m.UID)
+		}
+		for _, p := range index {
+			m := p.meta
+			text := make([]byte, p.textLen)
+			if _, err := spool.ReadAt(text, p.textOff); err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+			if err := tx.IndexMailBody(ctx, p.stored, m.Subject, m.From, joinAddrs(m.To, m.Cc), string(text)); err != nil {
+				return err
+			}
 		}
 		if maxUID == 0 {
 			return nil

@@ -148,5 +148,7 @@ func TestMailArrivingBeforeIdleStartsIsNotLeftForThePoll(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, 3*time.Second, "the message that arrived in the gap", func() bool { return countMessages(t, f.db) == 2 })
+	// Well within the poll (30 s by default), with room for a loaded
+	// machine: the initial pass is inside this wait too.
+	waitFor(t, 10*time.Second, "the message that arrived in the gap", func() bool { return countMessages(t, f.db) == 2 })
 }
