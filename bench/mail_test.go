@@ -231,7 +231,7 @@ func TestMailBenchmark(t *testing.T) {
 	bigRun := big.sync(t)
 	checkCounts(t, "holdover", big.counts(t), mailStats{"Big": {Messages: 6, Unread: 1}})
 
-	fmt.Printf("\nmail benchmark: %d messages (%.0f MB) in %d folders; %s; %s\n", n, mb(genBytes), len(benchFolders), version("dovecot", "--version"), version("mbsync", "--version"))
+	fmt.Printf("\nmail benchmark: %d messages (%.0f MB) in %d folders; Dovecot %s; %s\n", n, mb(genBytes), len(benchFolders), version("dovecot", "--version"), version("mbsync", "--version"))
 	fmt.Printf("wall: min/median/max of the runs, holdover and mbsync in turn; maxRSS: the largest of the runs; ratio: of the medians.\n")
 	fmt.Printf("Noisy: 2 cores shared with Dovecot, which serves both tools; mbsync's runs stall on fsync on this disk, so (a) is also compared with its fastest run.\n")
 	for _, tb := range tables {
