@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
+	"github.com/holdover/holdover/internal/testenv"
+)
+
+// oauthSetup is the whole OAuth2 chain on loopback: the identity
+// provider (testenv.OIDC), Dovecot signing in only with tokens it
+// validates there (passdb oauth2), the SMTP sink accepting only such
+// tokens, and an account with `provider: custom` pointing at them.
+type oauthSetup struct {
+	o       *testenv.OIDC
+	d       *testenv.Dovecot
+	sink    *testenv.SMTPSink
+	cfg     string
+	dataDir string
+	env     []string
+}
+
+func newOAuthSetup(t *testing.T) *oauthSetup {
+	t.Helper()
+	s := &oauthSetup{o: testenv.StartOIDC(t)}
+	s.d = testenv.StartDovecot(t, testenv.WithOAuth2(s.o))
+	// One sign-in serves IMAP and SMTP: the token's subject is the login
+	// name at both.
+	s.o.SetDefaultUser(s.d.User)
+	s.sink = testenv.StartSMTPSink(t)
+	s.sink.User = s.d.User
+	s.sink.AcceptOAuth2Only(s.o)
+	dir := t.TempDir()
+	s.dataDir = filepath.Join(dir, "data")
+	s.cfg = filepath.Join(dir, "config.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {level: debug}
+listen: {http: "", smtp: ""}
+sync: {interval: 10s}
+accounts:
+  - name: work
+    mail:
+      idle: [INBOX]
+      address: me@example.com
+      imap:
+        host: 127.0.0.1
+        port: %d
+        tls: none
+        username: %s
+        oauth2: &signin
+          provider: custom
+          client_id: %s
+          client_secret: {password_env: OAUTH_CLIENT_SECRET}
+          auth_url: %s
+          token_url: %s
+          device_url: %s
+          scopes: [openid, email, offline_access]
+      smtp: {host: 127.0.0.1, port: %d, tls: none, username: %s, oauth2: *signin}
+`, s.dataDir, s.d.Port, s.d.User, s.o.ClientID, s.o.AuthURL(), s.o.TokenURL(), s.o.DeviceAuthURL(), s.sink.Port, s.d.User)
+	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.env = []string{"OAUTH_CLIENT_SECRET=" + s.o.ClientSecret}
+	return s
+}
+
+func (s *oauthSetup) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runBin(t, s.env, append([]string{"--config", s.cfg}, args...)...)
+}
+
+// login runs `holdover account login work` and plays the person's
+// browser: it follows the printed authorization URL to the identity
+// provider (which signs the default user in and consents) and lands on
+// holdover's loopback redirect.
+func (s *oauthSetup) login(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(holdoverBin(t), "--config", s.cfg, "account", "login", "--no-browser", "work")
+	cmd.Env = append(os.Environ(), s.env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	authURL := ""
+	for authURL == "" && sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), s.o.AuthURL()); ok {
+			authURL = s.o.AuthURL() + u
+		}
+	}
+	if authURL == "" {
+		t.Fatalf("account login printed no authorization URL:\n%s%s", out.String(), stderr.String())
+	}
+	browser := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.Get(authURL)
+	if err != nil {
+		t.Fatalf("authorize: %v", err)
+	}
+	resp.Body.Close()
+	redirect := resp.Header.Get("Location")
+	if !strings.HasPrefix(redirect, "http://127.0.0.1:") {
+		t.Fatalf("authorize answered %d, Location %q", resp.StatusCode, redirect)
+	}
+	if resp, err = browser.Get(redirect); err != nil {
+		t.Fatalf("loopback redirect: %v", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("loopback redirect answered %d: %s", resp.StatusCode, page)
+	}
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "Signed in: account work") {
+		t.Fatalf("account login: %v\n%s%s", err, out.String(), stderr.String())
+	}
+	return out.String()
+}
+
+// status returns the account's status as `status --json` prints it.
+func (s *oauthSetup) status(t *testing.T) apiv1.AccountStatus {
+	t.Helper()
+	code, out, stderr := s.run(t, "status", "--json")
+	var st apiv1.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Accounts) != 1 {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, stderr)
+	}
+	return st.Accounts[0]
+}
+
+func (s *oauthSetup) service(t *testing.T, name string) apiv1.ServiceStatus {
+	t.Helper()
+	for _, svc := range s.status(t).Services {
+		if svc.Service == name {
+			return svc
+		}
+	}
+	return apiv1.ServiceStatus{}
+}
+
+// tokens reads the stored sign-in.
+func (s *oauthSetup) tokens(t *testing.T) (access, refresh string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "tokens", "work.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(b, &tf); err != nil {
+		t.Fatal(err)
+	}
+	return tf.AccessToken, tf.RefreshToken
+}
+
+// send queues a message with the CLI.
+func (s *oauthSetup) send(t *testing.T, subject string) {
+	t.Helper()
+	code, out, stderr := runBinInput(t, s.env, "hello\n", "--config", s.cfg, "mail", "send", "--account", "work", "--to", "bob@example.com", "--subject", subject, "--body-file", "-")
+	if code != 0 || !strings.Contains(out, "queued <") {
+		t.Fatalf("mail send: exit %d %s %s", code, out, stderr)
+	}
+}
+
+func (s *oauthSetup) seed(t *testing.T, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		appendTo(t, s.d, s.d.User, s.d.Password, id)
+	}
+}
+
+func (s *oauthSetup) mailCount(t *testing.T) int {
+	t.Helper()
+	return countMail(t, s.env, s.cfg, "work")
+}
+
+// messageID finds the local ID of the message whose subject is subject.
+func (s *oauthSetup) messageID(t *testing.T, subject string) int64 {
+	t.Helper()
+	code, out, _ := s.run(t, "mail", "ls", "--account", "work", "--json")
+	var msgs []messageJSON
+	if code != 0 || json.Unmarshal([]byte(out), &msgs) != nil {
+		t.Fatalf("mail ls: %d %s", code, out)
+	}
+	for _, m := range msgs {
+		if m.Subject == subject {
+			return m.ID
+		}
+	}
+	t.Fatalf("no message %q in %s", subject, out)
+	return 0
+}
+
+var bodyCountRe = regexp.MustCompile(`body_count=(\d+)`)
+
+// bodiesFetched sums what Dovecot says it sent of message bodies over the
+// sessions that ended (its logout line: body_count=N).
+func (s *oauthSetup) bodiesFetched(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(s.d.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range bodyCountRe.FindAllStringSubmatch(string(b), -1) {
+		k, _ := strconv.Atoi(m[1])
+		n += k
+	}
+	return n
+}
+
+// stop ends the daemon with SIGTERM, so that every IMAP session logs out
+// (and Dovecot logs what it sent).
+func stop(t *testing.T, p *proc) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.waitExit(t); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, p.log())
+	}
+}
+
+func waitLong(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The whole chain: a token the identity provider did not issue gets
+// nothing from Dovecot; `account login` (the test is the browser) signs
+// in; the daemon mirrors the mailbox and sends through the sink, both
+// with OAuth2 only.
+func TestOAuth2LoginThenTheDaemonSyncsAndSendsWithTokensOnly(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com", "two@example.com", "three@example.com")
+
+	// A sign-in from another identity provider: Dovecot asks ours about
+	// the token and refuses it; ours refuses the refresh token too.
+	foreign := testenv.StartOIDC(t).Mint(t, s.d.User)
+	os.MkdirAll(filepath.Join(s.dataDir, "tokens"), 0o700)
+	tf, _ := json.Marshal(map[string]any{"access_token": foreign.AccessToken, "token_type": "Bearer", "refresh_token": foreign.RefreshToken,
+		"expiry": time.Now().Add(time.Hour), "saved_at": time.Now()})
+	if err := os.WriteFile(filepath.Join(s.dataDir, "tokens", "work.json"), tf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	validations := s.o.Validations()
+	code, out, stderr := s.run(t, "sync", "--once")
+	if code == 0 {
+		t.Fatalf("sync --once with a foreign token succeeded:\n%s%s", out, stderr)
+	}
+	if s.o.Validations() == validations {
+		t.Fatalf("Dovecot never asked the identity provider about the foreign token")
+	}
+	if n := s.mailCount(t); n > 0 {
+		t.Fatalf("%d messages mirrored with a foreign token", n)
+	}
+	if log, _ := os.ReadFile(s.d.LogFile); !strings.Contains(string(log), "auth failed") {
+		t.Fatalf("Dovecot's log shows no refused login:\n%s", log)
+	}
+
+	s.login(t)
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 3 })
+
+	s.send(t, "over oauth2")
+	waitLong(t, "the message at the sink", 30*time.Second, func() bool { return len(s.sink.Messages()) == 1 })
+	if m := s.sink.Messages()[0]; m.Mechanism != "XOAUTH2" && m.Mechanism != "OAUTHBEARER" {
+		t.Fatalf("sent with %q, want an OAuth2 mechanism", m.Mechanism)
+	}
+	if svc := s.service(t, "imap"); svc.State != "up" {
+		t.Fatalf("imap is %s: %s\n%s", svc.State, svc.Words, p.log())
+	}
+	stop(t, p)
+}
