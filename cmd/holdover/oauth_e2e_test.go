@@ -305,3 +305,91 @@ func TestOAuth2LoginThenTheDaemonSyncsAndSendsWithTokensOnly(t *testing.T) {
 	}
 	stop(t, p)
 }
+
+// kick makes Dovecot drop every session of the user, as Microsoft 365
+// and Gmail do when a session's access token expires.
+func (s *oauthSetup) kick(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("doveadm", "-c", filepath.Join(s.d.Dir, "dovecot.conf"), "kick", s.d.User).CombinedOutput()
+	if err != nil {
+		t.Fatalf("doveadm kick: %v\n%s", err, out)
+	}
+}
+
+// logins counts the OAuth2 logins Dovecot accepted.
+func (s *oauthSetup) logins(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(s.d.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "Login: user=<"+s.d.User+">, method=XOAUTH2") + strings.Count(string(b), "Login: user=<"+s.d.User+">, method=OAUTHBEARER")
+}
+
+// healthy fails the test when status shows any trace of trouble on the
+// account's mail.
+func (s *oauthSetup) healthy(t *testing.T, p *proc) {
+	t.Helper()
+	for _, name := range []string{"imap", "smtp"} {
+		svc := s.service(t, name)
+		if svc.Service == "" || (name == "smtp" && svc.State == "unknown") {
+			continue // smtp has no health before its first send
+		}
+		if svc.State != "up" || svc.LastError != "" || svc.Outage != nil || svc.NeedsLogin {
+			t.Fatalf("%s: %+v\n%s", name, svc, p.log())
+		}
+	}
+}
+
+// An access token expires while the daemon runs: the server drops the
+// sessions (as Microsoft 365 does), the next connections are refused
+// the old token, holdover refreshes it once and carries on; nothing is
+// surfaced in status and no body is downloaded twice.
+func TestOAuth2TokenExpiryDuringSyncRefreshesSilently(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com", "two@example.com", "three@example.com")
+	s.login(t)
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 3 })
+
+	refreshes := s.o.RefreshRequests()
+	s.o.FastForward(11 * time.Minute) // the cached token is expired in the provider's eyes
+	s.kick(t)
+	s.seed(t, "four@example.com")
+	waitLong(t, "the new message mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 4 })
+	s.send(t, "after expiry")
+	waitLong(t, "the message at the sink", 30*time.Second, func() bool { return len(s.sink.Messages()) == 1 })
+	if n := s.o.RefreshRequests() - refreshes; n < 1 || n > 2 {
+		t.Errorf("%d refresh requests, want 1 (or 2 if IMAP and SMTP raced past the 10 s reuse)", n)
+	}
+	s.healthy(t, p)
+	stop(t, p)
+	if n := s.bodiesFetched(t); n != 4 {
+		t.Fatalf("Dovecot sent %d message bodies for 4 messages", n)
+	}
+}
+
+// A long IDLE session outlives no token: with 15-second tokens, the IDLE
+// session signs in again before each one expires (Microsoft 365 and
+// Gmail end a session whose token expired; Dovecot does not, so the
+// logins are counted), and push keeps working, quietly.
+func TestOAuth2IdleSessionSignsInAgainBeforeItsTokenExpires(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com")
+	s.o.SetAccessTTL(15 * time.Second)
+	s.login(t)
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 1 })
+	logins := s.logins(t)
+	time.Sleep(35 * time.Second) // over two token lifetimes
+	if n := s.logins(t) - logins; n < 2 {
+		t.Fatalf("%d OAuth2 logins in 35 s with 15-second tokens: the IDLE session kept an expired sign-in\n%s", n, p.log())
+	}
+	s.seed(t, "two@example.com")
+	waitLong(t, "the new message pushed", 5*time.Second, func() bool { return s.mailCount(t) == 2 })
+	s.healthy(t, p)
+	stop(t, p)
+	if n := s.bodiesFetched(t); n != 2 {
+		t.Fatalf("Dovecot sent %d message bodies for 2 messages", n)
+	}
+}
