@@ -248,12 +248,16 @@ func stop(t *testing.T, p *proc) {
 	}
 }
 
-func waitLong(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitLong(t *testing.T, what string, d time.Duration, cond func() bool, show ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+			var more []string
+			for _, f := range show {
+				more = append(more, f())
+			}
+			t.Fatalf("timed out after %s waiting for %s\n%s", d, what, strings.Join(more, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -391,5 +395,98 @@ func TestOAuth2IdleSessionSignsInAgainBeforeItsTokenExpires(t *testing.T) {
 	stop(t, p)
 	if n := s.bodiesFetched(t); n != 2 {
 		t.Fatalf("Dovecot sent %d message bodies for 2 messages", n)
+	}
+}
+
+func (s *oauthSetup) outages(t *testing.T) []apiv1.Outage {
+	t.Helper()
+	code, out, stderr := s.run(t, "outages", "--json")
+	var outages []apiv1.Outage
+	if code != 0 || json.Unmarshal([]byte(out), &outages) != nil {
+		t.Fatalf("outages --json: exit %d\n%s%s", code, out, stderr)
+	}
+	return outages
+}
+
+// serverFlags returns the flags Dovecot has on the INBOX message with
+// msgID.
+func (s *oauthSetup) serverFlags(t *testing.T, msgID string) []string {
+	t.Helper()
+	c := s.d.Client(t)
+	defer c.Close()
+	copies := serverMessages(t, c, "INBOX")[msgID]
+	if len(copies) != 1 {
+		t.Fatalf("%d copies of %s in INBOX", len(copies), msgID)
+	}
+	return copies[0]
+}
+
+// The identity provider goes down while the access token has expired:
+// sign-in is the control plane, and its outage is an outage of the
+// account's services ("identity provider unreachable"); local changes
+// queue meanwhile. The provider back, tokens are refreshed by
+// themselves, each queued action reaches the server once, and the
+// outages close with their counts.
+func TestOAuth2IdentityProviderDownWithAnExpiredTokenIsAnOutageThatHealsItself(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com", "two@example.com")
+	s.login(t)
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 2 })
+
+	s.o.Stop()
+	s.o.FastForward(11 * time.Minute) // the cached token has expired at the mail servers
+	s.kick(t)
+	id := s.messageID(t, "one@example.com")
+	if code, out, stderr := s.run(t, "mail", "flag", strconv.FormatInt(id, 10), "+flagged"); code != 0 {
+		t.Fatalf("mail flag: exit %d %s %s", code, out, stderr)
+	}
+	s.send(t, "while the identity provider is down")
+	waitLong(t, "imap and smtp down with the identity provider unreachable", 60*time.Second, func() bool {
+		for _, name := range []string{"imap", "smtp"} {
+			svc := s.service(t, name)
+			if svc.Outage == nil || !strings.Contains(svc.Outage.Cause, "identity provider unreachable") || svc.NeedsLogin {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v\n%+v\n%s", s.service(t, "imap"), s.service(t, "smtp"), p.log()) })
+	if n := len(s.sink.Messages()); n != 0 {
+		t.Fatalf("%d messages reached the sink during the outage", n)
+	}
+
+	refreshes := s.o.RefreshRequests()
+	s.o.Restart(t)
+	waitLong(t, "the queue drained", 90*time.Second, func() bool {
+		for _, r := range outboxJSONRows(t, s.env, s.cfg) {
+			if r.State != "done" {
+				return false
+			}
+		}
+		return len(s.sink.Messages()) == 1
+	})
+	if s.o.RefreshRequests() == refreshes {
+		t.Fatalf("the queue drained without a token refresh")
+	}
+	time.Sleep(time.Second) // a duplicate would show up now
+	if n := len(s.sink.Messages()); n != 1 {
+		t.Fatalf("the sink got %d messages, want 1", n)
+	}
+	if flags := s.serverFlags(t, "one@example.com"); !strings.Contains(strings.Join(flags, " "), `\Flagged`) {
+		t.Fatalf("Dovecot has flags %v, want \\Flagged", flags)
+	}
+	waitLong(t, "both outages closed with their counts", 30*time.Second, func() bool {
+		closed := map[string]apiv1.Outage{}
+		for _, o := range s.outages(t) {
+			if o.EndedAt != nil {
+				closed[o.Service] = o
+			}
+		}
+		return closed["imap"].Queued == 1 && closed["imap"].Replayed == 1 && closed["smtp"].Queued == 1 && closed["smtp"].Replayed == 1
+	}, func() string { return fmt.Sprintf("%+v", s.outages(t)) })
+	for _, name := range []string{"imap", "smtp"} {
+		if svc := s.service(t, name); svc.State != "up" || svc.Outage != nil || svc.NeedsLogin {
+			t.Fatalf("%s after the outage: %+v\n%s", name, svc, p.log())
+		}
 	}
 }

@@ -98,12 +98,15 @@ type Source struct {
 	sem chan struct{}
 
 	// Guarded by sem.
-	tok      *oauth2.Token
-	got      time.Time // when tok was obtained
-	loaded   stamp     // the file version tok came from or was saved as
-	latched  error     // a NeedsLogin answered without asking again
-	latchFor stamp     // the file version latched refers to
-	seed     string    // see tokenFile.Seed
+	tok *oauth2.Token
+	// got is when this Source refreshed tok; zero for a token read from
+	// the file (a login, another process), which callers may have been
+	// refused already.
+	got      time.Time
+	loaded   stamp  // the file version tok came from or was saved as
+	latched  error  // a NeedsLogin answered without asking again
+	latchFor stamp  // the file version latched refers to
+	seed     string // see tokenFile.Seed
 	// quietUntil: after a transient refresh failure, a still-valid token
 	// is handed out without asking again until then.
 	quietUntil time.Time
@@ -167,8 +170,11 @@ func (s *Source) AccessToken(ctx context.Context) (string, error) {
 }
 
 // Refresh discards the cached access token (the server refused it) and
-// returns a new one. A token obtained in the last seconds is returned as
-// it is: another connector refused the old one at the same time.
+// returns a new one. A token this Source refreshed in the last seconds
+// is returned as it is: another connector refused the old one at the
+// same time. A token read from the file is never reused so: it is the
+// one the caller was refused (a login moments ago whose token the mail
+// server does not take yet, or a provider that voided it early).
 func (s *Source) Refresh(ctx context.Context) (string, error) {
 	if err := s.lock(ctx); err != nil {
 		return "", err
@@ -221,7 +227,7 @@ func (s *Source) load() error {
 		s.publish()
 		return needsLogin(s.cfg.Account, "not signed in")
 	}
-	s.tok, s.got, s.seed, s.loaded = tf.token(), tf.SavedAt, tf.Seed, st
+	s.tok, s.got, s.seed, s.loaded = tf.token(), time.Time{}, tf.Seed, st
 	s.publish()
 	return nil
 }

@@ -345,3 +345,21 @@ func TestInvalidGrantWhileAnotherProcessRotatedTheTokenUsesItsFile(t *testing.T)
 		t.Errorf("AccessToken = %q, %v; want the other process's token, not needs-login", tok, err)
 	}
 }
+
+// The token of a login moments ago is the one the server refused: a
+// refresh asks for another instead of handing it out again.
+func TestRefreshRightAfterALoginAsksForANewToken(t *testing.T) {
+	p := newIdP(t)
+	f := newFixture(t, p.URL)
+	tf := tokenFile{AccessToken: "access-0-SECRET", TokenType: "Bearer", RefreshToken: "refresh-0-SECRET", Expiry: f.clk.Now().Add(time.Hour), SavedAt: f.clk.Now()}
+	if err := writeTokenFile(f.cfg.path(), tf); err != nil {
+		t.Fatal(err)
+	}
+	src := New(f.cfg)
+	if a, err := src.AccessToken(t.Context()); err != nil || a != "access-0-SECRET" {
+		t.Fatalf("AccessToken = %q, %v", a, err)
+	}
+	if b, err := src.Refresh(t.Context()); err != nil || b != "access-1-SECRET" || p.requests.Load() != 1 {
+		t.Fatalf("Refresh = %q, %v after %d requests; want a new token", b, err, p.requests.Load())
+	}
+}
