@@ -490,3 +490,83 @@ func TestOAuth2IdentityProviderDownWithAnExpiredTokenIsAnOutageThatHealsItself(t
 		}
 	}
 }
+
+// The refresh token is revoked (an admin, a password change): the
+// account needs a new sign-in. Status says so with the command to run,
+// nothing asks the identity provider again and again, local changes
+// wait; `account login` ends it and the queue drains.
+func TestOAuth2RevokedSignInNeedsLoginWithoutARetryStormAndLoginResumes(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com")
+	s.login(t)
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 1 })
+
+	_, refresh := s.tokens(t)
+	s.o.Revoke(t, refresh)
+	s.o.FastForward(11 * time.Minute) // the access token has expired at the mail servers
+	s.kick(t)
+	id := s.messageID(t, "one@example.com")
+	if code, out, stderr := s.run(t, "mail", "flag", strconv.FormatInt(id, 10), "+flagged"); code != 0 {
+		t.Fatalf("mail flag: exit %d %s %s", code, out, stderr)
+	}
+	s.send(t, "while signed out")
+	waitLong(t, "imap and smtp need a login", 60*time.Second, func() bool {
+		for _, name := range []string{"imap", "smtp"} {
+			svc := s.service(t, name)
+			if !svc.NeedsLogin || svc.Action != "holdover account login work" || svc.Outage != nil {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v\n%+v\n%s", s.service(t, "imap"), s.service(t, "smtp"), p.log()) })
+	if _, out, _ := s.run(t, "status"); !strings.Contains(out, "run holdover account login work") {
+		t.Fatalf("status does not name the command:\n%s", out)
+	}
+
+	// Over more than a sync interval and the outbox's retries, nothing
+	// asks the identity provider: only a login can help.
+	requests := s.o.TokenRequests()
+	time.Sleep(15 * time.Second)
+	if n := s.o.TokenRequests() - requests; n != 0 {
+		t.Fatalf("%d token requests in 15 s while the sign-in is revoked\n%s", n, p.log())
+	}
+	if n := len(s.sink.Messages()); n != 0 {
+		t.Fatalf("%d messages reached the sink while signed out", n)
+	}
+	for _, r := range outboxJSONRows(t, s.env, s.cfg) {
+		if r.State == "done" || r.State == "dead" {
+			t.Fatalf("outbox row %+v settled while signed out", r)
+		}
+	}
+
+	if out := s.login(t); !strings.Contains(out, "The running daemon resumes the account now.") {
+		t.Fatalf("account login did not reach the daemon:\n%s", out)
+	}
+	waitLong(t, "the queue drained", 30*time.Second, func() bool {
+		for _, r := range outboxJSONRows(t, s.env, s.cfg) {
+			if r.State != "done" {
+				return false
+			}
+		}
+		return len(s.sink.Messages()) == 1
+	}, func() string { return p.log() })
+	time.Sleep(time.Second) // a duplicate would show up now
+	if n := len(s.sink.Messages()); n != 1 {
+		t.Fatalf("the sink got %d messages, want 1", n)
+	}
+	if flags := s.serverFlags(t, "one@example.com"); !strings.Contains(strings.Join(flags, " "), `\Flagged`) {
+		t.Fatalf("Dovecot has flags %v, want \\Flagged", flags)
+	}
+	waitLong(t, "imap and smtp up", 30*time.Second, func() bool {
+		for _, name := range []string{"imap", "smtp"} {
+			if svc := s.service(t, name); svc.State != "up" || svc.NeedsLogin || svc.Outage != nil {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v\n%+v", s.service(t, "imap"), s.service(t, "smtp")) })
+	if outages := s.outages(t); len(outages) != 0 {
+		t.Fatalf("a revoked sign-in is not an outage: %+v", outages)
+	}
+}
