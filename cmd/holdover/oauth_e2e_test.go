@@ -203,6 +203,22 @@ func (s *oauthSetup) mailCount(t *testing.T) int {
 	return countMail(t, s.env, s.cfg, "work")
 }
 
+// has reports whether the mirror has a message with subject.
+func (s *oauthSetup) has(t *testing.T, subject string) bool {
+	t.Helper()
+	code, out, _ := s.run(t, "mail", "ls", "--account", "work", "--json")
+	var msgs []messageJSON
+	if code != 0 || json.Unmarshal([]byte(out), &msgs) != nil {
+		t.Fatalf("mail ls: %d %s", code, out)
+	}
+	for _, m := range msgs {
+		if m.Subject == subject {
+			return true
+		}
+	}
+	return false
+}
+
 // messageID finds the local ID of the message whose subject is subject.
 func (s *oauthSetup) messageID(t *testing.T, subject string) int64 {
 	t.Helper()
@@ -568,5 +584,81 @@ func TestOAuth2RevokedSignInNeedsLoginWithoutARetryStormAndLoginResumes(t *testi
 	}, func() string { return fmt.Sprintf("%+v\n%+v", s.service(t, "imap"), s.service(t, "smtp")) })
 	if outages := s.outages(t); len(outages) != 0 {
 		t.Fatalf("a revoked sign-in is not an outage: %+v", outages)
+	}
+}
+
+// secretsOf returns what must never be shown: each token whole and its
+// signature (the part a leak of any length would carry).
+func secretsOf(tokens ...string) []string {
+	var out []string
+	for _, tok := range tokens {
+		if tok == "" {
+			continue
+		}
+		out = append(out, tok)
+		if i := strings.LastIndexByte(tok, '.'); i >= 0 && len(tok)-i > 16 {
+			out = append(out, tok[i+1:])
+		}
+	}
+	return out
+}
+
+// No token, refresh token or client secret appears anywhere a person or
+// a backup sees: the daemon's debug log, the CLI's outputs (config show,
+// status, outbox), the database file and its WAL.
+func TestOAuth2SecretsAppearInNoLogOutputOrDatabase(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com")
+	loginOut := s.login(t)
+	access, refresh := s.tokens(t)
+	secrets := secretsOf(s.o.ClientSecret, access, refresh)
+
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 1 })
+	s.send(t, "first")
+	waitLong(t, "the first message at the sink", 30*time.Second, func() bool { return len(s.sink.Messages()) == 1 })
+	// A refresh on refusal, so that a second access token exists.
+	s.o.FastForward(11 * time.Minute)
+	s.kick(t)
+	s.seed(t, "two@example.com")
+	waitLong(t, "the new message mirrored", 30*time.Second, func() bool { return s.has(t, "two@example.com") }, p.log)
+	s.send(t, "second")
+	waitLong(t, "the second message at the sink", 30*time.Second, func() bool { return len(s.sink.Messages()) == 2 })
+	access2, refresh2 := s.tokens(t)
+	if access2 == access {
+		t.Fatalf("no token was refreshed: the test needs a second one")
+	}
+	secrets = append(secrets, secretsOf(access2, refresh2)...)
+
+	outputs := map[string]string{"account login": loginOut}
+	for _, args := range [][]string{{"config", "show"}, {"config", "show", "--json"}, {"status"}, {"status", "--json"}, {"outbox", "ls", "--json"}, {"outages", "--json"}} {
+		code, out, stderr := s.run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		outputs[strings.Join(args, " ")] = out + stderr
+	}
+	db := filepath.Join(s.dataDir, "holdover.db")
+	files := func() {
+		for _, f := range []string{db, db + "-wal"} {
+			if b, err := os.ReadFile(f); err == nil {
+				outputs[filepath.Base(f)+" at "+time.Now().Format("15:04:05.000")] = string(b)
+			}
+		}
+	}
+	files() // while the daemon runs: the WAL holds the latest writes
+	stop(t, p)
+	files()
+	outputs["daemon log (debug)"] = p.log()
+	if !strings.Contains(p.log(), "level=DEBUG") || !strings.Contains(p.log(), "access token refreshed") {
+		t.Fatalf("the daemon did not log at debug level or did not refresh:\n%s", p.log())
+	}
+	for name, text := range outputs {
+		for _, secret := range secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows a token or the client secret", name)
+				break
+			}
+		}
 	}
 }
