@@ -662,3 +662,56 @@ func TestOAuth2SecretsAppearInNoLogOutputOrDatabase(t *testing.T) {
 		}
 	}
 }
+
+// A service install signs in with --device: the daemon, started before
+// any sign-in, waits in needs-login with the send it was given; the
+// login polls through authorization_pending until the person approves
+// the code elsewhere, and the daemon then mirrors and sends.
+func TestOAuth2DeviceLoginOfARunningServiceResumesIt(t *testing.T) {
+	s := newOAuthSetup(t)
+	s.seed(t, "one@example.com")
+	p := startDaemon(t, s.env, "--config", s.cfg)
+	s.send(t, "queued before any sign-in")
+	waitLong(t, "imap needs a login", 30*time.Second, func() bool { return s.service(t, "imap").NeedsLogin },
+		func() string { return fmt.Sprintf("%+v\n%s", s.service(t, "imap"), p.log()) })
+
+	cmd := exec.Command(holdoverBin(t), "--config", s.cfg, "account", "login", "--device", "work")
+	cmd.Env = append(os.Environ(), s.env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for !strings.Contains(out.String(), "Waiting for the sign-in") && sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	codes := s.o.PendingDeviceCodes()
+	if len(codes) != 1 || !strings.Contains(out.String(), "\n  "+codes[0]+"\n") || !strings.Contains(out.String(), s.o.DeviceVerificationURL()) {
+		t.Fatalf("login --device printed no code and URL (pending %v):\n%s%s", codes, out.String(), stderr.String())
+	}
+	requests := s.o.TokenRequests()
+	waitLong(t, "a poll answered authorization_pending", 10*time.Second, func() bool { return s.o.TokenRequests() > requests })
+	if err := s.o.ApproveDevice(codes[0], s.d.User); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "Signed in: account work") || !strings.Contains(out.String(), "The running daemon resumes the account now.") {
+		t.Fatalf("account login --device: %v\n%s%s", err, out.String(), stderr.String())
+	}
+	waitLong(t, "mirrored and sent", 30*time.Second, func() bool { return s.has(t, "one@example.com") && len(s.sink.Messages()) == 1 },
+		func() string { return p.log() })
+	waitLong(t, "imap up", 30*time.Second, func() bool { svc := s.service(t, "imap"); return svc.State == "up" && !svc.NeedsLogin })
+}
