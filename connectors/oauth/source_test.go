@@ -363,3 +363,33 @@ func TestRefreshRightAfterALoginAsksForANewToken(t *testing.T) {
 		t.Fatalf("Refresh = %q, %v after %d requests; want a new token", b, err, p.requests.Load())
 	}
 }
+
+// Expiry answers for the token handed out last, so that a connector can
+// end a session before its token runs out; for a token since replaced
+// it does not guess.
+func TestExpiryIsKnownForTheCurrentTokenOnly(t *testing.T) {
+	p := newIdP(t)
+	f := newFixture(t, p.URL)
+	f.store(t, "access-0-SECRET", time.Hour)
+	src := New(f.cfg)
+	old, err := src.AccessToken(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp, ok := src.Expiry(old); !ok || !exp.Equal(f.clk.Now().Add(time.Hour)) {
+		t.Fatalf("Expiry(current) = %v, %v; want %v", exp, ok, f.clk.Now().Add(time.Hour))
+	}
+	fresh, err := src.Refresh(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := src.Expiry(old); ok {
+		t.Errorf("Expiry of a replaced token is known")
+	}
+	if exp, ok := src.Expiry(fresh); !ok || !exp.After(f.clk.Now()) {
+		t.Errorf("Expiry(fresh) = %v, %v", exp, ok)
+	}
+	if _, ok := src.Expiry(""); ok {
+		t.Errorf("Expiry of no token is known")
+	}
+}
