@@ -372,6 +372,10 @@ func TestOAuth2TokenExpiryDuringSyncRefreshesSilently(t *testing.T) {
 	p := startDaemon(t, s.env, "--config", s.cfg)
 	waitLong(t, "the mailbox mirrored", 30*time.Second, func() bool { return s.mailCount(t) == 3 })
 
+	// The first pass's verification done, the next pass is a sync
+	// interval away: the kick ends idle sessions, not one mid-pass (that
+	// pass would fail, rightly, and say so).
+	waitLong(t, "the first verification", 30*time.Second, func() bool { return strings.Contains(p.log(), `msg="mail verified"`) })
 	refreshes := s.o.RefreshRequests()
 	s.o.FastForward(11 * time.Minute) // the cached token is expired in the provider's eyes
 	s.kick(t)
