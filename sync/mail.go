@@ -91,10 +91,28 @@ type MailDialer func(ctx context.Context) (MailRemote, error)
 
 // MailIdler waits for server-side changes in one folder (IMAP IDLE) on a
 // session of its own, calling changed for each burst of them, until ctx
-// ends or the connection fails.
+// ends or the connection fails. It returns nil, with ctx still live, when
+// it ended the session on purpose because its sign-in runs out (see
+// ExpiringSession): the caller dials a new one at once.
 type MailIdler interface {
 	Idle(ctx context.Context, folder string, changed func()) error
 	Close() error
+}
+
+// ExpiringSession is implemented by sessions whose sign-in runs out (an
+// OAuth2 access token; Microsoft 365 and Gmail end such a session when
+// the token expires). Whoever keeps a session open between uses drops it
+// once SignInEnding is true and dials a new one, so the server never
+// ends it mid-command.
+type ExpiringSession interface {
+	SignInEnding() bool
+}
+
+// SignInEnding reports whether s is an ExpiringSession whose sign-in
+// runs out now.
+func SignInEnding(s any) bool {
+	e, ok := s.(ExpiringSession)
+	return ok && e.SignInEnding()
 }
 
 // MailIdleDialer opens a session for MailIdler.

@@ -19,7 +19,9 @@ var _ hsync.MailIdler = (*Session)(nil)
 // Idle implements sync.MailIdler: it selects folder and waits in IDLE,
 // calling changed when the server reports new, expunged or changed
 // messages. Notifications are coalesced: changed is never called twice
-// for one burst, and never blocks the connection.
+// for one burst, and never blocks the connection. A session signed in
+// with OAuth2 ends its IDLE before the token expires and returns nil
+// (see reauthBefore): the caller dials a new session at once.
 func (s *Session) Idle(ctx context.Context, folder string, changed func()) error {
 	if !s.caps.Idle {
 		return hsync.Errorf(hsync.Permanent, "imap idle", errors.New("the server does not support IDLE"))
@@ -36,12 +38,17 @@ func (s *Session) Idle(ctx context.Context, folder string, changed func()) error
 		if err != nil {
 			return hsync.Errorf(classify(err), "imap idle "+folder, err)
 		}
-		timer := time.NewTimer(idleRestart)
-		var done bool
+		wait, renew := idleRestart, false
+		if d, ok := s.untilRenew(); ok && d < wait {
+			wait, renew = d, true
+		}
+		timer := time.NewTimer(wait)
+		var done, renewing bool
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-timer.C:
+			renewing = renew
 		case <-s.notify:
 			changed()
 		case <-s.c.Closed():
@@ -62,6 +69,9 @@ func (s *Session) Idle(ctx context.Context, folder string, changed func()) error
 		case <-s.notify:
 			changed()
 		default:
+		}
+		if renewing {
+			return nil
 		}
 	}
 }

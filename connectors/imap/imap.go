@@ -81,6 +81,9 @@ type Session struct {
 	// spoolDir holds bodies whose UID arrives after the literal (rare;
 	// servers normally send UID first).
 	spoolDir string
+	// renewAt: a session signed in with an OAuth2 token is replaced
+	// from then on (see reauthBefore); zero with passwords.
+	renewAt time.Time
 }
 
 var _ hsync.MailRemote = (*Session)(nil)

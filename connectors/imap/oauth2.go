@@ -94,6 +94,7 @@ func (s *Session) authenticate(mech, token string) (refused bool, err error) {
 	client := oauthsasl.NewClient(mech, s.cfg.Username, token, []byte{0x01})
 	err = s.c.Authenticate(client)
 	if err == nil {
+		s.signedIn(token)
 		return false, nil
 	}
 	var ie *imap.Error

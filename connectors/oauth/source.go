@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	gosync "sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -97,15 +98,23 @@ type Source struct {
 	sem chan struct{}
 
 	// Guarded by sem.
-	tok      *oauth2.Token
-	got      time.Time // when tok was obtained
-	loaded   stamp     // the file version tok came from or was saved as
-	latched  error     // a NeedsLogin answered without asking again
-	latchFor stamp     // the file version latched refers to
-	seed     string    // see tokenFile.Seed
+	tok *oauth2.Token
+	// got is when this Source refreshed tok; zero for a token read from
+	// the file (a login, another process), which callers may have been
+	// refused already.
+	got      time.Time
+	loaded   stamp  // the file version tok came from or was saved as
+	latched  error  // a NeedsLogin answered without asking again
+	latchFor stamp  // the file version latched refers to
+	seed     string // see tokenFile.Seed
 	// quietUntil: after a transient refresh failure, a still-valid token
 	// is handed out without asking again until then.
 	quietUntil time.Time
+
+	// current is tok's access token and expiry for Expiry, which must not
+	// wait behind a refresh holding sem.
+	mu      gosync.Mutex
+	current oauth2.Token
 }
 
 // New returns the Source of cfg's account.
@@ -161,8 +170,11 @@ func (s *Source) AccessToken(ctx context.Context) (string, error) {
 }
 
 // Refresh discards the cached access token (the server refused it) and
-// returns a new one. A token obtained in the last seconds is returned as
-// it is: another connector refused the old one at the same time.
+// returns a new one. A token this Source refreshed in the last seconds
+// is returned as it is: another connector refused the old one at the
+// same time. A token read from the file is never reused so: it is the
+// one the caller was refused (a login moments ago whose token the mail
+// server does not take yet, or a provider that voided it early).
 func (s *Source) Refresh(ctx context.Context) (string, error) {
 	if err := s.lock(ctx); err != nil {
 		return "", err
@@ -175,6 +187,7 @@ func (s *Source) Refresh(ctx context.Context) (string, error) {
 		return s.tok.AccessToken, nil
 	}
 	s.tok.AccessToken = "" // refused: never hand it out again
+	s.publish()
 	return s.refresh(ctx)
 }
 
@@ -211,9 +224,11 @@ func (s *Source) load() error {
 	}
 	if tf.RefreshToken == "" && tf.AccessToken == "" {
 		s.tok = nil // logged out: the cached token goes too
+		s.publish()
 		return needsLogin(s.cfg.Account, "not signed in")
 	}
-	s.tok, s.got, s.seed, s.loaded = tf.token(), tf.SavedAt, tf.Seed, st
+	s.tok, s.got, s.seed, s.loaded = tf.token(), time.Time{}, tf.Seed, st
+	s.publish()
 	return nil
 }
 
@@ -266,8 +281,33 @@ func (s *Source) refresh(ctx context.Context) (string, error) {
 		return "", hsync.Errorf(hsync.Transient, "oauth2 sign-in", err)
 	}
 	s.tok, s.got, s.loaded = tf.token(), now, statStamp(s.cfg.path())
+	s.publish()
 	s.log.Debug("access token refreshed", "expires", tok.Expiry, "rotated", tok.RefreshToken != cached.RefreshToken)
 	return tok.AccessToken, nil
+}
+
+// publish makes s.tok what Expiry answers about. With sem held.
+func (s *Source) publish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = oauth2.Token{}
+	if s.tok != nil {
+		s.current = oauth2.Token{AccessToken: s.tok.AccessToken, Expiry: s.tok.Expiry}
+	}
+}
+
+// Expiry returns when token, an access token this Source handed out,
+// expires; false when it is not the current one (replaced since, so its
+// expiry is no longer known). A connector uses it to end a long-lived
+// session before its sign-in runs out: Microsoft 365 and Gmail drop a
+// session whose token expired, mid-command.
+func (s *Source) Expiry(token string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if token == "" || token != s.current.AccessToken || s.current.Expiry.IsZero() {
+		return time.Time{}, false
+	}
+	return s.current.Expiry, true
 }
 
 // keepOr returns the cached access token while it is valid for at least

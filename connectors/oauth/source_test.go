@@ -345,3 +345,51 @@ func TestInvalidGrantWhileAnotherProcessRotatedTheTokenUsesItsFile(t *testing.T)
 		t.Errorf("AccessToken = %q, %v; want the other process's token, not needs-login", tok, err)
 	}
 }
+
+// The token of a login moments ago is the one the server refused: a
+// refresh asks for another instead of handing it out again.
+func TestRefreshRightAfterALoginAsksForANewToken(t *testing.T) {
+	p := newIdP(t)
+	f := newFixture(t, p.URL)
+	tf := tokenFile{AccessToken: "access-0-SECRET", TokenType: "Bearer", RefreshToken: "refresh-0-SECRET", Expiry: f.clk.Now().Add(time.Hour), SavedAt: f.clk.Now()}
+	if err := writeTokenFile(f.cfg.path(), tf); err != nil {
+		t.Fatal(err)
+	}
+	src := New(f.cfg)
+	if a, err := src.AccessToken(t.Context()); err != nil || a != "access-0-SECRET" {
+		t.Fatalf("AccessToken = %q, %v", a, err)
+	}
+	if b, err := src.Refresh(t.Context()); err != nil || b != "access-1-SECRET" || p.requests.Load() != 1 {
+		t.Fatalf("Refresh = %q, %v after %d requests; want a new token", b, err, p.requests.Load())
+	}
+}
+
+// Expiry answers for the token handed out last, so that a connector can
+// end a session before its token runs out; for a token since replaced
+// it does not guess.
+func TestExpiryIsKnownForTheCurrentTokenOnly(t *testing.T) {
+	p := newIdP(t)
+	f := newFixture(t, p.URL)
+	f.store(t, "access-0-SECRET", time.Hour)
+	src := New(f.cfg)
+	old, err := src.AccessToken(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp, ok := src.Expiry(old); !ok || !exp.Equal(f.clk.Now().Add(time.Hour)) {
+		t.Fatalf("Expiry(current) = %v, %v; want %v", exp, ok, f.clk.Now().Add(time.Hour))
+	}
+	fresh, err := src.Refresh(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := src.Expiry(old); ok {
+		t.Errorf("Expiry of a replaced token is known")
+	}
+	if exp, ok := src.Expiry(fresh); !ok || !exp.After(f.clk.Now()) {
+		t.Errorf("Expiry(fresh) = %v, %v", exp, ok)
+	}
+	if _, ok := src.Expiry(""); ok {
+		t.Errorf("Expiry of no token is known")
+	}
+}

@@ -152,6 +152,11 @@ func (e *Engine) Close() error {
 
 // session returns the open session, dialing when there is none.
 func (e *Engine) session(ctx context.Context) (hsync.MailRemote, error) {
+	if e.remote != nil && hsync.SignInEnding(e.remote) {
+		// Replaced before the server ends it for an expired token.
+		e.remote.Close()
+		e.remote = nil
+	}
 	if e.remote != nil {
 		return e.remote, nil
 	}

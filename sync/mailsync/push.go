@@ -112,6 +112,12 @@ func (r *Runner) idleLoop(ctx context.Context, folder string, changed *changes) 
 			if time.Since(started) > time.Minute {
 				attempt = 0
 			}
+			if err == nil && ctx.Err() == nil && time.Since(started) >= time.Second {
+				// Ended on purpose, its sign-in running out: a new
+				// session signs in with a fresh token, at once.
+				attempt = 0
+				continue
+			}
 		}
 		if ctx.Err() != nil {
 			return

@@ -31,6 +31,11 @@ func (e *IMAPExecutor) Close() error {
 }
 
 func (e *IMAPExecutor) conn(ctx context.Context) (hsync.MailWriter, error) {
+	if e.session != nil && hsync.SignInEnding(e.session) {
+		// Replaced before the server ends it for an expired token.
+		e.session.Close()
+		e.session = nil
+	}
 	if e.session == nil {
 		s, err := e.Dial(ctx)
 		if err != nil {
