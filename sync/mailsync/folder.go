@@ -51,6 +51,7 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 	st.Folders++
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
 	var d listing
+	var pre *flagPrefetch
 	switch {
 	case f.UIDValidity == 0: // never listed
 		d, err = e.compareAll(ctx, r, f)
@@ -62,12 +63,16 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 		fullFlags = true
 		d, err = e.compareAll(ctx, r, f)
 	default:
-		d, err = e.listAbove(ctx, r, f, sel)
+		d, pre, err = e.listAbove(ctx, r, f, sel, !fullFlags)
+		if pre != nil {
+			// The session is not used by anything else until this returns.
+			defer pre.wait()
+		}
 	}
 	if err != nil {
 		return st, sel, err
 	}
-	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, &st)
+	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, pre, &st)
 	if err != nil {
 		return st, sel, err
 	}
@@ -108,7 +113,8 @@ func (d listing) watermark(sel hsync.FolderState) uint32 {
 // applyListing removes what is gone, reads changed flags and fetches
 // what is missing. It returns the folder state to record: SELECT's, with
 // HIGHESTMODSEQ held below a flag change it had to leave for later.
-func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, st *Stats) (hsync.FolderState, error) {
+// pre, when set, holds the flag changes read during the listing.
+func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, pre *flagPrefetch, st *Stats) (hsync.FolderState, error) {
 	if len(d.gone) > 0 {
 		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, d.gone) })
 		if err != nil {
@@ -118,7 +124,7 @@ func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.M
 	}
 	// Flags of messages we already have; new ones come with their own.
 	if sel.Messages > uint32(len(d.missing)) {
-		n, held, err := e.syncFlags(ctx, r, f, fullFlags)
+		n, held, err := e.syncFlags(ctx, r, f, fullFlags, pre)
 		if err != nil {
 			return sel, err
 		}
@@ -153,26 +159,40 @@ func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.M
 // The stored side is read before the server is listed, so a replay that
 // commits in between is seen as new on the server (and found stored by
 // its UID when fetched) rather than as gone.
-func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState) (listing, error) {
+//
+// With prefetch, the flag changes since the recorded HIGHESTMODSEQ are
+// asked for at the same time as the listing (see flagPrefetch); the
+// returned prefetch must be waited for.
+func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, prefetch bool) (listing, *flagPrefetch, error) {
 	w := f.SyncedUID
 	localBelow, localAbove, err := e.opts.DB.MailUIDsAbove(ctx, f.ID, w)
 	if err != nil {
-		return listing{}, err
+		return listing{}, nil, err
+	}
+	var pre *flagPrefetch
+	if prefetch {
+		if pre, err = e.startFlagPrefetch(ctx, r, f); err != nil {
+			return listing{}, nil, err
+		}
 	}
 	serverAbove, err := r.UIDsFrom(ctx, w+1)
 	if err != nil {
-		return listing{}, err
+		return listing{}, pre, err
 	}
 	slices.Sort(serverAbove)
 	if int(sel.Messages)-len(serverAbove) != localBelow {
-		return e.compareAll(ctx, r, f)
+		if pre != nil {
+			pre.wait() // one command at a time again
+		}
+		d, err := e.compareAll(ctx, r, f)
+		return d, pre, err
 	}
 	d := listing{missing: difference(serverAbove, localAbove)}
 	if len(serverAbove) > 0 {
 		d.maxListed = serverAbove[len(serverAbove)-1]
 	}
 	err = e.notMoving(ctx, f, &d, difference(localAbove, serverAbove))
-	return d, err
+	return d, pre, err
 }
 
 // compareAll lists every UID of the folder and compares it with the
@@ -220,31 +240,42 @@ func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, d *listing, 
 // otherwise. It returns how many messages changed, and the lowest MODSEQ
 // it had to leave unread (0 when none): the folder's recorded
 // HIGHESTMODSEQ must stay below it.
-func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool) (changed int, held uint64, err error) {
+func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool, pre *flagPrefetch) (changed int, held uint64, err error) {
 	// A local flag change still queued wins until it is replayed. Its
 	// replay may already have reached the server (a MODSEQ this pass
 	// sees) while the outbox has not recorded it: the message's flags are
 	// then read again by the next pass, because the recorded
-	// HIGHESTMODSEQ is held below the skipped MODSEQ.
-	queued, err := e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
+	// HIGHESTMODSEQ is held below the skipped MODSEQ. So the queue is
+	// read before the server's flags are asked for (a prefetch does so
+	// too).
+	var queued map[uint32]bool
+	var server []hsync.FlagChange
+	if pre != nil {
+		queued, server, err = pre.wait()
+	} else {
+		queued, err = e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
+		if err != nil {
+			return 0, 0, err
+		}
+		since := f.HighestModSeq
+		if full {
+			since = 0
+		}
+		err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
+			server = append(server, c)
+			return nil
+		})
+	}
 	if err != nil {
 		return 0, 0, err
 	}
-	since := f.HighestModSeq
-	if full {
-		since = 0
-	}
 	var reported []hsync.FlagChange
-	err = r.FlagsChangedSince(ctx, since, func(c hsync.FlagChange) error {
+	for _, c := range server {
 		if !queued[c.UID] {
 			reported = append(reported, c)
 		} else if c.ModSeq > 0 && (held == 0 || c.ModSeq < held) {
 			held = c.ModSeq
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, held, err
 	}
 	// With CONDSTORE, messages a replayed move placed here have flags no
 	// CHANGEDSINCE reports: read those few directly, and record them even
