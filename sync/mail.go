@@ -86,6 +86,16 @@ type MailRemote interface {
 	Close() error
 }
 
+// MailChangeLister is a MailRemote that can ask for a changed folder's
+// news in one round trip: SELECT, then the UIDs from fromUID up (UID
+// SEARCH) and the flags changed since changedSince (FETCH CHANGEDSINCE,
+// with CONDSTORE), all three sent before the first answer arrives. The
+// listing and the flags are for the folder as SELECT found it; when
+// SELECT fails, so does the call.
+type MailChangeLister interface {
+	SelectChanges(ctx context.Context, folder string, fromUID uint32, changedSince uint64) (FolderState, []uint32, []FlagChange, error)
+}
+
 // MailDialer opens a MailRemote session for an account.
 type MailDialer func(ctx context.Context) (MailRemote, error)
 

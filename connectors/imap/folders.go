@@ -346,3 +346,56 @@ func text(s string) string {
 	}
 	return string(r)
 }
+
+var _ hsync.MailChangeLister = (*Session)(nil)
+
+// SelectChanges implements sync.MailChangeLister: SELECT, UID SEARCH and
+// FETCH CHANGEDSINCE pipelined, the answers read in order. Over a 50 ms
+// link a changed folder then costs one round trip instead of three.
+// All are UID commands, so pipelining them is unambiguous (RFC 9051
+// §5.5); go-imap's client matches each answer to its command.
+func (s *Session) SelectChanges(ctx context.Context, folder string, fromUID uint32, changedSince uint64) (hsync.FolderState, []uint32, []hsync.FlagChange, error) {
+	var st hsync.FolderState
+	var uids []uint32
+	var changes []hsync.FlagChange
+	err := s.guard(ctx, "imap select "+folder, func() error {
+		sel := s.c.Select(folder, &imap.SelectOptions{CondStore: s.caps.CondStore})
+		search := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{uidRange(max(fromUID, 1), 0)}}, nil)
+		fetch := s.c.Fetch(uidRange(1, 0), &imap.FetchOptions{UID: true, Flags: true, ModSeq: s.caps.CondStore, ChangedSince: changedSince})
+		data, selErr := sel.Wait()
+		found, searchErr := search.Wait()
+		var fetchErr error
+		for msg := fetch.Next(); msg != nil; msg = fetch.Next() {
+			buf, err := msg.Collect()
+			if err != nil {
+				fetch.Close()
+				fetchErr = err
+				break
+			}
+			if buf.UID != 0 {
+				changes = append(changes, hsync.FlagChange{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Flags: flagStrings(buf.Flags)})
+			}
+		}
+		if fetchErr == nil {
+			fetchErr = fetch.Close()
+		}
+		if selErr != nil {
+			return selErr
+		}
+		if searchErr != nil {
+			return searchErr
+		}
+		if fetchErr != nil {
+			return fetchErr
+		}
+		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages, HighestModSeq: data.HighestModSeq}
+		for _, u := range found.AllUIDs() {
+			// "n:*" always matches the highest UID, even below n.
+			if uint32(u) >= fromUID {
+				uids = append(uids, uint32(u))
+			}
+		}
+		return nil
+	})
+	return st, uids, changes, err
+}

@@ -32,7 +32,14 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 	// of the folder a session has selected is that session's stale view:
 	// the connector leaves the folder before asking; see
 	// TestStatusOfSelectedFolderIsCurrent.)
-	sel, err := r.Select(ctx, f.Name)
+	var sel hsync.FolderState
+	var early *earlyListing
+	var err error
+	if cl, ok := r.(hsync.MailChangeLister); ok && caps.CondStore && f.UIDValidity != 0 && f.HighestModSeq != 0 {
+		sel, early, err = e.selectChanges(ctx, cl, f)
+	} else {
+		sel, err = r.Select(ctx, f.Name)
+	}
 	if err != nil {
 		return st, sel, err
 	}
@@ -51,7 +58,7 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 	st.Folders++
 	fullFlags := !caps.CondStore || f.HighestModSeq == 0
 	var d listing
-	var pre *flagPrefetch
+	var known *knownFlags
 	switch {
 	case f.UIDValidity == 0: // never listed
 		d, err = e.compareAll(ctx, r, f)
@@ -63,16 +70,15 @@ func (e *Engine) syncFolderAt(ctx context.Context, r hsync.MailRemote, f store.M
 		fullFlags = true
 		d, err = e.compareAll(ctx, r, f)
 	default:
-		d, pre, err = e.listAbove(ctx, r, f, sel, !fullFlags)
-		if pre != nil {
-			// The session is not used by anything else until this returns.
-			defer pre.wait()
+		d, err = e.listAbove(ctx, r, f, sel, early)
+		if early != nil {
+			known = early.flags
 		}
 	}
 	if err != nil {
 		return st, sel, err
 	}
-	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, pre, &st)
+	rec, err := e.applyListing(ctx, r, f, sel, d, fullFlags, known, &st)
 	if err != nil {
 		return st, sel, err
 	}
@@ -113,8 +119,8 @@ func (d listing) watermark(sel hsync.FolderState) uint32 {
 // applyListing removes what is gone, reads changed flags and fetches
 // what is missing. It returns the folder state to record: SELECT's, with
 // HIGHESTMODSEQ held below a flag change it had to leave for later.
-// pre, when set, holds the flag changes read during the listing.
-func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, pre *flagPrefetch, st *Stats) (hsync.FolderState, error) {
+// known, when set, holds the flag changes read with the listing.
+func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, d listing, fullFlags bool, known *knownFlags, st *Stats) (hsync.FolderState, error) {
 	if len(d.gone) > 0 {
 		err := e.opts.DB.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMailMessages(ctx, f.ID, d.gone) })
 		if err != nil {
@@ -124,7 +130,7 @@ func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.M
 	}
 	// Flags of messages we already have; new ones come with their own.
 	if sel.Messages > uint32(len(d.missing)) {
-		n, held, err := e.syncFlags(ctx, r, f, fullFlags, pre)
+		n, held, err := e.syncFlags(ctx, r, f, fullFlags, known)
 		if err != nil {
 			return sel, err
 		}
@@ -160,39 +166,32 @@ func (e *Engine) applyListing(ctx context.Context, r hsync.MailRemote, f store.M
 // commits in between is seen as new on the server (and found stored by
 // its UID when fetched) rather than as gone.
 //
-// With prefetch, the flag changes since the recorded HIGHESTMODSEQ are
-// asked for at the same time as the listing (see flagPrefetch); the
-// returned prefetch must be waited for.
-func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, prefetch bool) (listing, *flagPrefetch, error) {
-	w := f.SyncedUID
-	localBelow, localAbove, err := e.opts.DB.MailUIDsAbove(ctx, f.ID, w)
-	if err != nil {
-		return listing{}, nil, err
-	}
-	var pre *flagPrefetch
-	if prefetch {
-		if pre, err = e.startFlagPrefetch(ctx, r, f); err != nil {
-			return listing{}, nil, err
+// early, when set, is the stored side and the listing already read in
+// the SELECT's round trip (selectChanges), in that order.
+func (e *Engine) listAbove(ctx context.Context, r hsync.MailRemote, f store.MailFolder, sel hsync.FolderState, early *earlyListing) (listing, error) {
+	var localBelow int
+	var localAbove, serverAbove []uint32
+	if early != nil {
+		localBelow, localAbove, serverAbove = early.localBelow, early.localAbove, early.serverAbove
+	} else {
+		var err error
+		if localBelow, localAbove, err = e.opts.DB.MailUIDsAbove(ctx, f.ID, f.SyncedUID); err != nil {
+			return listing{}, err
 		}
+		if serverAbove, err = r.UIDsFrom(ctx, f.SyncedUID+1); err != nil {
+			return listing{}, err
+		}
+		slices.Sort(serverAbove)
 	}
-	serverAbove, err := r.UIDsFrom(ctx, w+1)
-	if err != nil {
-		return listing{}, pre, err
-	}
-	slices.Sort(serverAbove)
 	if int(sel.Messages)-len(serverAbove) != localBelow {
-		if pre != nil {
-			pre.wait() // one command at a time again
-		}
-		d, err := e.compareAll(ctx, r, f)
-		return d, pre, err
+		return e.compareAll(ctx, r, f)
 	}
 	d := listing{missing: difference(serverAbove, localAbove)}
 	if len(serverAbove) > 0 {
 		d.maxListed = serverAbove[len(serverAbove)-1]
 	}
-	err = e.notMoving(ctx, f, &d, difference(localAbove, serverAbove))
-	return d, pre, err
+	err := e.notMoving(ctx, f, &d, difference(localAbove, serverAbove))
+	return d, err
 }
 
 // compareAll lists every UID of the folder and compares it with the
@@ -240,18 +239,18 @@ func (e *Engine) notMoving(ctx context.Context, f store.MailFolder, d *listing, 
 // otherwise. It returns how many messages changed, and the lowest MODSEQ
 // it had to leave unread (0 when none): the folder's recorded
 // HIGHESTMODSEQ must stay below it.
-func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool, pre *flagPrefetch) (changed int, held uint64, err error) {
+func (e *Engine) syncFlags(ctx context.Context, r hsync.MailRemote, f store.MailFolder, full bool, known *knownFlags) (changed int, held uint64, err error) {
 	// A local flag change still queued wins until it is replayed. Its
 	// replay may already have reached the server (a MODSEQ this pass
 	// sees) while the outbox has not recorded it: the message's flags are
 	// then read again by the next pass, because the recorded
 	// HIGHESTMODSEQ is held below the skipped MODSEQ. So the queue is
-	// read before the server's flags are asked for (a prefetch does so
+	// read before the server's flags are asked for (selectChanges does so
 	// too).
 	var queued map[uint32]bool
 	var server []hsync.FlagChange
-	if pre != nil {
-		queued, server, err = pre.wait()
+	if known != nil {
+		queued, server = known.queued, known.changes
 	} else {
 		queued, err = e.opts.DB.PendingActionUIDs(ctx, f.ID, []string{"mail.flags"})
 		if err != nil {
