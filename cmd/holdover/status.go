@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdover/holdover/daemon"
 	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
+	"github.com/holdover/holdover/store"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -80,7 +81,13 @@ func printStatus(w io.Writer, st daemon.Status, now time.Time) {
 					extra += ": " + s.LastPass
 				}
 			}
-			if s.LastError != "" {
+			switch {
+			case s.LastError == "":
+			case s.State == store.HealthUp:
+				// The service worked since: the error is history, not
+				// something to act on.
+				extra = strings.TrimSpace(extra + "  earlier error: " + s.LastError)
+			default:
 				extra = strings.TrimSpace(extra + "  last error: " + s.LastError)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Service, s.Words, extra)
