@@ -134,7 +134,9 @@ type MailIdleDialer func(ctx context.Context) (MailIdler, error)
 // changed, or "" when the folder list itself changed (a folder created,
 // renamed or deleted, and once as soon as notifications are on: what
 // changed before went unreported). It is called from the reading
-// goroutine and must not block for long.
+// goroutine and must not block for long. Notify returns nil, before
+// ctx ends, when the session's sign-in runs out (see ExpiringSession):
+// the caller dials a new one at once.
 type MailNotifier interface {
 	Notify(ctx context.Context, changed func(folder string)) error
 	Close() error

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	hsync "github.com/holdover/holdover/sync"
@@ -44,6 +45,9 @@ type Notifier struct {
 	tag int
 
 	readTimeout time.Duration
+	// renewAt is when an OAuth2 sign-in runs out (see reauthBefore):
+	// Notify then ends, returning nil, and the caller dials anew.
+	renewAt time.Time
 }
 
 var _ hsync.MailNotifier = (*Notifier)(nil)
@@ -283,7 +287,8 @@ func quotable(s string) bool {
 // (anything may have changed while it was off), then reads the server's
 // reports until ctx ends or the connection fails (an error; a
 // NOTIFICATIONOVERFLOW is one too: the server stopped reporting, so the
-// caller reconnects, which reports "" again).
+// caller reconnects, which reports "" again), or until its OAuth2 sign-in
+// runs out (nil: see reauthBefore).
 func (n *Notifier) Notify(ctx context.Context, changed func(folder string)) error {
 	op := "imap notify " + n.cfg.addr()
 	if err := ctx.Err(); err != nil {
@@ -313,11 +318,24 @@ func (n *Notifier) Notify(ctx context.Context, changed func(folder string)) erro
 	done := make(chan struct{})
 	defer close(done)
 	go n.keepAlive(done)
+	var renewing atomic.Bool
+	if !n.renewAt.IsZero() {
+		// The sign-in runs out: end the session before the server does
+		// (mid-report, for all it cares); the caller signs in anew.
+		t := time.AfterFunc(time.Until(n.renewAt), func() {
+			renewing.Store(true)
+			n.conn.Close()
+		})
+		defer t.Stop()
+	}
 	for {
 		resp, err := readResponse(n.r)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if renewing.Load() {
+				return nil
 			}
 			return hsync.Errorf(hsync.Transient, op, err)
 		}

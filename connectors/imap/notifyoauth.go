@@ -37,8 +37,12 @@ func (n *Notifier) loginOAuth2(ctx context.Context) error {
 		return err
 	}
 	refused, err := n.authenticate(mech, tok)
-	if err != nil || !refused {
+	if err != nil {
 		return err
+	}
+	if !refused {
+		n.renewAt = renewAt(n.cfg.OAuth2, tok)
+		return nil
 	}
 	if tok, err = n.cfg.OAuth2.Refresh(ctx); err != nil {
 		return err
@@ -49,6 +53,7 @@ func (n *Notifier) loginOAuth2(ctx context.Context) error {
 	if refused {
 		return hsync.Errorf(hsync.Auth, op, fmt.Errorf("the server refused the OAuth2 token for %s", n.cfg.Username))
 	}
+	n.renewAt = renewAt(n.cfg.OAuth2, tok)
 	return nil
 }
 

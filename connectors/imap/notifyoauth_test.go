@@ -72,3 +72,27 @@ func TestNotifierRefusesATokenTheProviderNeverIssued(t *testing.T) {
 		t.Fatalf("the error shows the token: %v", err)
 	}
 }
+
+// The NOTIFY session, like IDLE, ends before its token expires: Notify
+// returns nil (dial again) instead of waiting for the server to end the
+// session mid-report.
+func TestNotifyEndsBeforeTheSessionsTokenExpires(t *testing.T) {
+	o := testenv.StartOIDC(t)
+	d := testenv.StartDovecot(t, testenv.WithOAuth2(o))
+	tok := o.Mint(t, d.User).AccessToken
+	short := &expiringTokens{fakeTokens: fakeTokens{access: tok}, expiry: time.Now().Add(3 * time.Second)}
+	n, err := imapconn.DialNotifier(t.Context(), oauthConfig(d, short))
+	if err != nil {
+		t.Fatalf("DialNotifier: %v", err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := n.Notify(ctx, func(string) {}); err != nil {
+		t.Fatalf("Notify = %v, want nil (ended to sign in again)", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("NOTIFY ended after %s, past the token's expiry", took.Round(time.Millisecond))
+	}
+}

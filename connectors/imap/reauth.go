@@ -20,17 +20,22 @@ type tokenExpiry interface {
 // signedIn records when the session signed in with token must be
 // replaced: reauthBefore ahead of the token's expiry, or halfway through
 // a token that lives shorter than twice that.
-func (s *Session) signedIn(token string) {
-	te, ok := s.cfg.OAuth2.(tokenExpiry)
+func (s *Session) signedIn(token string) { s.renewAt = renewAt(s.cfg.OAuth2, token) }
+
+// renewAt is when a session signed in with token from src must be
+// replaced (see signedIn); zero when the token does not expire or src
+// cannot tell.
+func renewAt(src TokenSource, token string) time.Time {
+	te, ok := src.(tokenExpiry)
 	if !ok {
-		return
+		return time.Time{}
 	}
 	exp, ok := te.Expiry(token)
 	if !ok {
-		return
+		return time.Time{}
 	}
 	left := time.Until(exp)
-	s.renewAt = exp.Add(-min(reauthBefore, left/2))
+	return exp.Add(-min(reauthBefore, left/2))
 }
 
 // SignInEnding implements sync.ExpiringSession: the session's sign-in

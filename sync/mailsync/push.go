@@ -80,6 +80,12 @@ func (r *Runner) notifyLoop(ctx context.Context, changed *changes) bool {
 			if time.Since(started) > time.Minute {
 				attempt = 0
 			}
+			if err == nil && ctx.Err() == nil && time.Since(started) >= time.Second {
+				// Ended on purpose, its sign-in running out: a new
+				// session signs in with a fresh token, at once.
+				attempt = 0
+				continue
+			}
 		}
 		if ctx.Err() != nil {
 			return true
