@@ -30,7 +30,10 @@ UPDATE mail_messages SET local_uid = (
 
 UPDATE mail_folders SET local_uidnext = 1 + coalesce((SELECT max(local_uid) FROM mail_messages WHERE folder_id = mail_folders.id), 0);
 
-CREATE UNIQUE INDEX mail_messages_local_uid ON mail_messages (folder_id, local_uid) WHERE local_uid > 0;
+-- Not UNIQUE: a statement that moves a row to another folder carries its
+-- old local UID there for a moment, until the trigger below renumbers it
+-- in the same statement.
+CREATE INDEX mail_messages_local_uid ON mail_messages (folder_id, local_uid);
 
 CREATE TRIGGER mail_folders_local_uidvalidity AFTER INSERT ON mail_folders
 BEGIN
