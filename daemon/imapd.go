@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 // imapEndpoint is the local IMAP endpoint (listen.imap), through which
@@ -68,7 +69,8 @@ func (d *Daemon) prepareIMAP(cfg *config.Config) (*smtpSwitch, error) {
 	return &smtpSwitch{abort: abort, commit: func() {
 		var srv *imapd.Server
 		if ln != nil {
-			srv = imapd.New(imapd.Options{DB: d.db, Auth: imapd.StaticAuth(logins), Log: d.log.With("endpoint", "imap")})
+			srv = imapd.New(imapd.Options{DB: d.db, Auth: imapd.StaticAuth(logins), Log: d.log.With("endpoint", "imap"),
+				Flagger: d.local(cfg), NoChange: outbox.ErrNoChange})
 			d.imap.wg.Add(1)
 			go func() {
 				defer d.imap.wg.Done()

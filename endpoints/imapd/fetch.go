@@ -69,8 +69,25 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if ss.sel == nil {
 		return errNotYet
 	}
+	// A BODY[] without PEEK marks the message read (RFC 3501 6.4.5),
+	// as a local change like STORE; on a read-only folder it does not.
+	seen := false
+	for _, bs := range options.BodySection {
+		seen = seen || !bs.Peek
+	}
+	seen = seen && ss.writable()
 	return ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
-		return ss.fetchOne(w.CreateMessage(seq), m, options)
+		opts := options
+		if seen && !m.Seen() {
+			var err error
+			if m, err = ss.flag(seq, m, []string{string(imap.FlagSeen)}, nil); err != nil {
+				return err
+			}
+			o := *options
+			o.Flags = true // the client learns the new flags with the body
+			opts = &o
+		}
+		return ss.fetchOne(w.CreateMessage(seq), m, opts)
 	})
 }
 

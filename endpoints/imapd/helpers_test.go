@@ -19,6 +19,7 @@ import (
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/mailsync"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 const (
@@ -45,17 +46,21 @@ func openStore(t *testing.T) *store.DB {
 // returns its address.
 func startEndpoint(t *testing.T, db *store.DB, failDelay time.Duration) string {
 	t.Helper()
+	return startEndpointWith(t, imapd.Options{DB: db, FailDelay: failDelay})
+}
+
+// startEndpointWith is startEndpoint with more options; the login and
+// the log are filled in.
+func startEndpointWith(t *testing.T, opts imapd.Options) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pw := func(context.Context) (string, error) { return localPass, nil }
-	srv := imapd.New(imapd.Options{
-		DB:        db,
-		Auth:      imapd.StaticAuth(map[string]imapd.Login{localUser: {Account: "work", Password: pw}}),
-		FailDelay: failDelay,
-		Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	opts.Auth = imapd.StaticAuth(map[string]imapd.Login{localUser: {Account: "work", Password: pw}})
+	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := imapd.New(opts)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -87,6 +92,7 @@ type mirror struct {
 	c   *imapclient.Client // on Dovecot, for seeding and comparing
 	db  *store.DB
 	eng *mailsync.Engine
+	cfg imapconn.Config
 }
 
 func newMirror(t *testing.T) *mirror {
@@ -96,6 +102,7 @@ func newMirror(t *testing.T) *mirror {
 	pw := d.Password
 	cfg := imapconn.Config{Host: d.Host, Port: d.Port, TLS: "none", Username: d.User,
 		Password: func(context.Context) (string, error) { return pw, nil }}
+	m.cfg = cfg
 	m.eng = mailsync.New(mailsync.Options{
 		Account: "work", DB: m.db, SpoolDir: t.TempDir(),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -114,6 +121,20 @@ func (m *mirror) sync(t *testing.T) mailsync.Stats {
 		t.Fatalf("sync: %v", err)
 	}
 	return st
+}
+
+// replay sends the queued local changes to Dovecot, as the daemon's
+// outbox worker does, and returns when none is left.
+func (m *mirror) replay(t *testing.T) {
+	t.Helper()
+	w := outbox.New(outbox.Worker{DB: m.db, Account: "work", Service: "imap", Kinds: outbox.ServiceKinds["imap"],
+		Exec: &outbox.IMAPExecutor{DB: m.db, Account: "work", Dial: func(ctx context.Context) (hsync.MailWriter, error) {
+			return imapconn.Dial(ctx, m.cfg)
+		}},
+		Health: &hsync.Health{DB: m.db}})
+	if err := w.Drain(context.Background()); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
 }
 
 func (m *mirror) appendMsg(t *testing.T, folder string, raw string, date time.Time, flags ...imap.Flag) {

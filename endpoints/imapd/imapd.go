@@ -11,11 +11,16 @@
 //     remote UIDVALIDITY reset or a re-identification leaves them as they
 //     are, so a client's cache stays valid.
 //   - Sequence numbers are a selected folder's messages ordered by local
-//     UID, as read at SELECT. This first slice is read-only: the view is
-//     a snapshot, so a sequence number never changes under a client
-//     within a session (no EXPUNGE responses are needed); NOOP and IDLE
-//     report nothing new. Writes (STORE, COPY, MOVE, EXPUNGE, APPEND,
-//     CREATE, DELETE, RENAME) are refused with NO [CANNOT].
+//     UID, as read at SELECT. The view is a snapshot, so a sequence
+//     number never changes under a client within a session (no EXPUNGE
+//     responses are needed); NOOP and IDLE report nothing new (changes
+//     made elsewhere show at the next SELECT).
+//   - The only write is STORE (and the \Seen that a FETCH of BODY[]
+//     implies), made through Options.Flagger: the flags and their outbox
+//     row are committed before the client's OK, exactly as `holdover mail
+//     flag` does. Without a Flagger, or on EXAMINE, folders are
+//     read-only. The other writes (COPY, MOVE, EXPUNGE, APPEND, CREATE,
+//     DELETE, RENAME) are refused with NO [CANNOT].
 //   - Bodies are streamed from the store (store.OpenMailBody), one chunk
 //     in memory at a time, for BODY[] and RFC822; a section or a header
 //     is read from the same stream, never from the provider.
@@ -89,6 +94,12 @@ func StaticAuth(logins map[string]Login) Authenticator {
 type Options struct {
 	DB   *store.DB
 	Auth Authenticator
+	// Flagger, when set, makes STORE (and the \Seen a FETCH of BODY[]
+	// sets) local changes through the outbox; nil keeps every folder
+	// read-only. NoChange is the error it returns for a change that
+	// changes nothing (outbox.ErrNoChange).
+	Flagger  Flagger
+	NoChange error
 	// TLSConfig, when set, offers STARTTLS.
 	TLSConfig *tls.Config
 	// FailDelay is how long a wrong login waits before its NO (0: 1s).
@@ -96,6 +107,13 @@ type Options struct {
 	// Log receives a warning per refused login and errors; nil discards.
 	// The caller scopes it (endpoint, ...).
 	Log *slog.Logger
+}
+
+func (s *Server) noChange() error {
+	if s.opts.NoChange != nil {
+		return s.opts.NoChange
+	}
+	return errNoChangeDefault
 }
 
 // Server is the IMAP endpoint. It serves one listener.

@@ -24,15 +24,16 @@ type session struct {
 // selected is a folder as SELECT read it: its messages by local UID, the
 // sequence number of msgs[i] being i+1.
 type selected struct {
-	folder store.MailFolder
-	msgs   []store.MailMessage
+	folder   store.MailFolder
+	msgs     []store.MailMessage
+	readOnly bool // EXAMINE, or no Flagger
 }
 
 var (
 	_ imapserver.SessionNamespace = (*session)(nil)
 
 	errNotYet = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
-		Text: "Not yet: this holdover serves the mirror read-only over IMAP; change mail with `holdover mail` meanwhile"}
+		Text: "Not yet: over IMAP this holdover changes flags only; move, delete and file mail with `holdover mail` meanwhile"}
 	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 		Text: "Local storage unavailable, try again"}
 )
@@ -208,10 +209,14 @@ func (ss *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Se
 	if err != nil {
 		return nil, ss.local("read folder", err)
 	}
-	ss.sel = &selected{folder: f, msgs: msgs}
+	ss.sel = &selected{folder: f, msgs: msgs, readOnly: options.ReadOnly || ss.s.opts.Flagger == nil}
+	perm := []imap.Flag{} // read-only: nothing can be changed
+	if !ss.sel.readOnly {
+		perm = permanentFlags
+	}
 	data := &imap.SelectData{
 		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
-		PermanentFlags: []imap.Flag{}, // read-only slice: nothing can be changed
+		PermanentFlags: perm,
 		NumMessages:    uint32(len(msgs)),
 		UIDNext:        imap.UID(f.LocalUIDNext),
 		UIDValidity:    f.LocalUIDValidity,
@@ -258,7 +263,4 @@ func (ss *session) Append(string, imap.LiteralReader, *imap.AppendOptions) (*ima
 	return nil, errNotYet
 }
 func (ss *session) Expunge(*imapserver.ExpungeWriter, *imap.UIDSet) error { return errNotYet }
-func (ss *session) Store(*imapserver.FetchWriter, imap.NumSet, *imap.StoreFlags, *imap.StoreOptions) error {
-	return errNotYet
-}
 func (ss *session) Copy(imap.NumSet, string) (*imap.CopyData, error) { return nil, errNotYet }
