@@ -263,4 +263,4 @@ func (ss *session) Append(string, imap.LiteralReader, *imap.AppendOptions) (*ima
 	return nil, errNotYet
 }
 func (ss *session) Expunge(*imapserver.ExpungeWriter, *imap.UIDSet) error { return errNotYet }
-func (ss *session) Copy(imap.NumSet, string) (*imap.CopyData, error) { return nil, errNotYet }
+func (ss *session) Copy(imap.NumSet, string) (*imap.CopyData, error)      { return nil, errNotYet }

@@ -28,7 +28,9 @@ var errNoChangeDefault = errors.New("imapd: no change")
 // flags and keywords (\*).
 var permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
 
-func (ss *session) writable() bool { return ss.s.opts.Flagger != nil && ss.sel != nil && !ss.sel.readOnly }
+func (ss *session) writable() bool {
+	return ss.s.opts.Flagger != nil && ss.sel != nil && !ss.sel.readOnly
+}
 
 // Store changes flags through the Flagger, one local change per message,
 // each committed before the next; the client's OK comes only after all
