@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // localUIDs maps a folder's messages by Message-ID to their local UIDs.
@@ -100,5 +102,61 @@ func TestLocalUIDsSurviveReidentificationAndGrowOnMoves(t *testing.T) {
 	}
 	if n, unseen, err := db.LocalMailCounts(ctx, inbox); err != nil || n != 3 || unseen != 3 {
 		t.Fatalf("counts: %d %d %v", n, unseen, err)
+	}
+}
+
+// Messages stored before migration 0012 get local UIDs by arrival, and
+// their folders a UIDVALIDITY and the UIDNEXT after them.
+func TestMigration12NumbersExistingMessagesByArrival(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "holdover.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.EnsureAccounts(ctx, []string{"a"})
+	var inbox int64
+	err = db.Write(ctx, func(tx *Tx) error {
+		if inbox, err = tx.UpsertMailFolder(ctx, "a", "INBOX", "/", ""); err != nil {
+			return err
+		}
+		for i, at := range []time.Duration{2 * time.Hour, 0, time.Hour} {
+			mid := fmt.Sprintf("m%d@x", i)
+			bid, err := tx.InsertMailBody(ctx, "a", mid, 5, strings.NewReader("hello"))
+			if err != nil {
+				return err
+			}
+			if _, err := tx.InsertMailMessage(ctx, MailMessage{FolderID: inbox, UID: uint32(10 + i), BodyID: bid, MessageID: mid, Size: 5, InternalDate: t0.Add(at)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 11: what an older holdover left.
+	for _, q := range []string{
+		`DROP TRIGGER mail_folders_local_uidvalidity`, `DROP TRIGGER mail_messages_local_uid_insert`, `DROP TRIGGER mail_messages_local_uid_move`,
+		`DROP INDEX mail_messages_local_uid`, `ALTER TABLE mail_messages DROP COLUMN local_uid`,
+		`ALTER TABLE mail_folders DROP COLUMN local_uidvalidity`, `ALTER TABLE mail_folders DROP COLUMN local_uidnext`,
+		`PRAGMA user_version = 11`,
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	if db, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := map[string]uint32{"m1@x": 1, "m2@x": 2, "m0@x": 3}
+	if got := localUIDs(t, db, inbox); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("backfilled local UIDs: got %v, want %v (by internal date)", got, want)
+	}
+	f, _ := db.MailFolderByID(ctx, inbox)
+	if f.LocalUIDValidity == 0 || f.LocalUIDNext != 4 {
+		t.Fatalf("backfilled folder: UIDVALIDITY %d, UIDNEXT %d", f.LocalUIDValidity, f.LocalUIDNext)
 	}
 }
