@@ -21,12 +21,12 @@ ALTER TABLE mail_messages ADD COLUMN local_uid INTEGER NOT NULL DEFAULT 0;
 -- of arrival (internal date, then row id).
 UPDATE mail_folders SET local_uidvalidity = (unixepoch() % 4000000000) + id;
 
-UPDATE mail_messages SET local_uid = (
-    SELECT n FROM (
-        SELECT id AS mid, row_number() OVER (PARTITION BY folder_id ORDER BY internal_date, id) AS n
-        FROM mail_messages
-    ) WHERE mid = mail_messages.id
-);
+UPDATE mail_messages SET local_uid = numbered.n
+FROM (
+    SELECT id AS mid, row_number() OVER (PARTITION BY folder_id ORDER BY internal_date, id) AS n
+    FROM mail_messages
+) AS numbered
+WHERE numbered.mid = mail_messages.id;
 
 UPDATE mail_folders SET local_uidnext = 1 + coalesce((SELECT max(local_uid) FROM mail_messages WHERE folder_id = mail_folders.id), 0);
 
