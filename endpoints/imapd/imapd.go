@@ -123,8 +123,10 @@ type Server struct {
 	base   context.Context // of every store read; cancelled by Close
 	cancel context.CancelFunc
 
-	mu  sync.Mutex
-	srv *imapserver.Server
+	mu     sync.Mutex
+	closed bool
+	srv    *imapserver.Server
+	ln     net.Listener
 }
 
 // New makes a Server; Serve starts it.
@@ -151,10 +153,21 @@ var caps = imap.CapSet{
 	imap.CapLiteralPlus: {},
 }
 
-// Serve accepts connections on ln until Close. It may be called once:
-// whether plaintext LOGIN is allowed is decided from ln's address.
+// Serve accepts connections on ln until Close (then it returns nil). It
+// may be called once: whether plaintext LOGIN is allowed is decided from
+// ln's address.
 func (s *Server) Serve(ln net.Listener) error {
 	loopback := isLoopback(ln.Addr())
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	if s.srv != nil {
+		s.mu.Unlock()
+		return errors.New("imapd: Serve called twice")
+	}
 	if !loopback && s.opts.TLSConfig == nil {
 		s.log.Warn("the IMAP listener is not loopback and has no TLS: every login will be refused", "addr", ln.Addr().String())
 	}
@@ -167,30 +180,35 @@ func (s *Server) Serve(ln net.Listener) error {
 		TLSConfig:    s.opts.TLSConfig,
 		InsecureAuth: loopback,
 	})
-	s.mu.Lock()
-	if s.srv != nil {
-		s.mu.Unlock()
-		return errors.New("imapd: Serve called twice")
-	}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	err := srv.Serve(ln)
-	if s.base.Err() != nil {
-		return nil // closed
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil
 	}
 	return err
 }
 
 // Close stops accepting, ends every session and cancels their reads.
+// It may come before Serve, or while Serve starts.
 func (s *Server) Close() error {
-	s.cancel()
 	s.mu.Lock()
-	srv := s.srv
+	s.closed = true
+	srv, ln := s.srv, s.ln
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
+	s.cancel()
+	if ln != nil {
+		// Closed here too: imapserver knows the listener only once its
+		// Serve has registered it.
+		ln.Close()
 	}
-	return srv.Close()
+	if srv != nil {
+		srv.Close()
+	}
+	return nil
 }
 
 // isLoopback: a loopback TCP address or a Unix socket never carries the
