@@ -27,3 +27,23 @@ func (db *DB) LocalMailCounts(ctx context.Context, folderID int64) (messages, un
 	}
 	return messages, unseen, nil
 }
+
+// MailBodiesMatching returns the bodies of a folder's messages that an
+// FTS5 query matches (see MailSearchQuery for the syntax), as a set.
+func (db *DB) MailBodiesMatching(ctx context.Context, folderID int64, ftsQuery string) (map[int64]bool, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT m.body_id FROM mail_fts JOIN mail_messages m ON m.body_id = mail_fts.rowid
+		WHERE mail_fts MATCH ? AND m.folder_id = ?`, ftsQuery, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("search folder %d: %w", folderID, err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}

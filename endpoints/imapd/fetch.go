@@ -2,11 +2,11 @@ package imapd
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -195,6 +195,7 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		return nil, errNotYet
 	}
 	ss.sel.static(criteria)
+	ss.sel.fts = map[string]map[int64]bool{} // one index query per term and search
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	for i, m := range ss.sel.msgs {
@@ -350,34 +351,33 @@ func headerMatches(h textproto.Header, hf imap.SearchCriteriaHeaderField) bool {
 	return false
 }
 
-// textMatches answers BODY and TEXT by a case-insensitive substring match
-// over the raw stored message (BODY after the header). Not decoded (a
-// quoted-printable or base64 body is matched as stored) and not through
-// the FTS5 index yet: a slow but exact first answer.
+// textMatches answers BODY and TEXT through the full-text index the
+// mail engine keeps (subject, addresses and the decoded text body), never
+// by reading bodies: a word or a phrase matches as a prefix of the words
+// indexed ("meet" finds "meeting"), as Dovecot's FTS does, rather than
+// as a raw substring. A term with no letter or digit matches every
+// message (it has nothing to look up).
 func (ss *session) textMatches(m store.MailMessage, body, text []string) (bool, error) {
-	r, err := ss.body(m)
-	if err != nil {
-		return false, err
-	}
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return false, ss.local("read body", err)
-	}
-	lower := bytes.ToLower(raw)
-	bodyPart := lower
-	if i := bytes.Index(lower, []byte("\r\n\r\n")); i >= 0 {
-		bodyPart = lower[i+4:]
-	} else if i := bytes.Index(lower, []byte("\n\n")); i >= 0 {
-		bodyPart = lower[i+2:]
-	}
-	for _, s := range body {
-		if !bytes.Contains(bodyPart, []byte(strings.ToLower(s))) {
-			return false, nil
-		}
-	}
-	for _, s := range text {
-		if !bytes.Contains(lower, []byte(strings.ToLower(s))) {
-			return false, nil
+	for _, terms := range []struct {
+		column string
+		list   []string
+	}{{"body : ", body}, {"", text}} {
+		for _, term := range terms.list {
+			if !strings.ContainsFunc(term, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+				continue
+			}
+			q := terms.column + `"` + strings.ReplaceAll(term, `"`, `""`) + `"*`
+			hits, ok := ss.sel.fts[q]
+			if !ok {
+				var err error
+				if hits, err = ss.s.opts.DB.MailBodiesMatching(ss.s.base, ss.sel.folder.ID, q); err != nil {
+					return false, ss.local("full-text search", err)
+				}
+				ss.sel.fts[q] = hits
+			}
+			if !hits[m.BodyID] {
+				return false, nil
+			}
 		}
 	}
 	return true, nil

@@ -23,7 +23,8 @@
 //     DELETE, RENAME) are refused with NO [CANNOT].
 //   - Bodies are streamed from the store (store.OpenMailBody), one chunk
 //     in memory at a time, for BODY[] and RFC822; a section or a header
-//     is read from the same stream, never from the provider.
+//     is read from the same stream, never from the provider. SEARCH BODY
+//     and TEXT use the full-text index, never read bodies.
 //   - The password may cross in plaintext only on a loopback listener;
 //     on any other listener LOGIN needs STARTTLS (Options.TLSConfig), and
 //     without TLS every login is refused (the SMTP endpoint's rule). A

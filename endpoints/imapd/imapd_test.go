@@ -118,6 +118,13 @@ func TestClientReadsTheMirrorAsDovecotServesIt(t *testing.T) {
 			{"BEFORE a day later", imap.SearchCriteria{Before: t0.Add(24 * time.Hour)}, []imap.UID{1}},
 			{"SUBJECT", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "THIRD"}}}, []imap.UID{3}},
 			{"BODY", imap.SearchCriteria{Body: []string{"needle"}}, []imap.UID{3}},
+			{"BODY of a word's start", imap.SearchCriteria{Body: []string{"NEED"}}, []imap.UID{3}},
+			{"BODY phrase", imap.SearchCriteria{Body: []string{"needle in"}}, []imap.UID{3}},
+			{"BODY not in the body but the subject", imap.SearchCriteria{Body: []string{"third"}}, nil},
+			{"TEXT in the subject", imap.SearchCriteria{Text: []string{"third"}}, []imap.UID{3}},
+			{"TEXT in the text part of a multipart message", imap.SearchCriteria{Text: []string{"see"}}, []imap.UID{2}},
+			{"TEXT with FTS syntax is searched for, not run", imap.SearchCriteria{Text: []string{`needle" OR "hello`}}, nil},
+			{"TEXT OR", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Text: []string{"needle"}}, {Text: []string{"hello"}}}}}, []imap.UID{1, 3}},
 			{"NOT SEEN", imap.SearchCriteria{Not: []imap.SearchCriteria{{Flag: []imap.Flag{imap.FlagSeen}}}}, []imap.UID{2, 3}},
 		} {
 			data, err := c.UIDSearch(&tc.c, nil).Wait()

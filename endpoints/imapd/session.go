@@ -27,6 +27,8 @@ type selected struct {
 	folder   store.MailFolder
 	msgs     []store.MailMessage
 	readOnly bool // EXAMINE, or no Flagger
+	// fts caches the bodies an FTS query matched, during one SEARCH.
+	fts map[string]map[int64]bool
 }
 
 var (
