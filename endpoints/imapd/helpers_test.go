@@ -44,14 +44,14 @@ func openStore(t *testing.T) *store.DB {
 
 // startEndpoint serves db's account "work" on a loopback port and
 // returns its address.
-func startEndpoint(t *testing.T, db *store.DB, failDelay time.Duration) string {
+func startEndpoint(t testing.TB, db *store.DB, failDelay time.Duration) string {
 	t.Helper()
 	return startEndpointWith(t, imapd.Options{DB: db, FailDelay: failDelay})
 }
 
 // startEndpointWith is startEndpoint with more options; the login and
 // the log are filled in.
-func startEndpointWith(t *testing.T, opts imapd.Options) string {
+func startEndpointWith(t testing.TB, opts imapd.Options) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +73,7 @@ func startEndpointWith(t *testing.T, opts imapd.Options) string {
 }
 
 // login opens a client session on the endpoint.
-func login(t *testing.T, addr string) *imapclient.Client {
+func login(t testing.TB, addr string) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
