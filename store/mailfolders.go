@@ -147,7 +147,7 @@ func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]Folder
 		var s FolderSummary
 		var at, vat sql.NullInt64
 		f := &s.MailFolder
-		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &s.Count, &s.Unread); err != nil {
+		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &f.LocalUIDValidity, &f.LocalUIDNext, &s.Count, &s.Unread); err != nil {
 			return nil, err
 		}
 		f.SyncedAt, f.VerifiedAt = fromMillis(at), fromMillis(vat)

@@ -103,6 +103,10 @@ func TestLocalUIDsSurviveReidentificationAndGrowOnMoves(t *testing.T) {
 	if n, unseen, err := db.LocalMailCounts(ctx, inbox); err != nil || n != 3 || unseen != 3 {
 		t.Fatalf("counts: %d %d %v", n, unseen, err)
 	}
+	sums, err := db.MailFolderSummaries(ctx, "a")
+	if err != nil || len(sums) != 2 || sums[1].LocalUIDValidity != before.LocalUIDValidity || sums[1].LocalUIDNext != 5 {
+		t.Fatalf("summaries carry the local UID space: %+v %v", sums, err)
+	}
 }
 
 // Messages stored before migration 0012 get local UIDs by arrival, and
