@@ -28,6 +28,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 			Control: filepath.Join(data, "holdover.sock"),
 			HTTP:    "127.0.0.1:7878",
 			SMTP:    "127.0.0.1:1587",
+			IMAP:    "127.0.0.1:1143",
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Accounts: []Account{{

@@ -40,6 +40,8 @@ type Listen struct {
 	Control string `yaml:"control"`
 	HTTP    string `yaml:"http"`
 	SMTP    string `yaml:"smtp"`
+	// IMAP is the local IMAP endpoint over the mail mirror; "" disables.
+	IMAP string `yaml:"imap"`
 	// MetricsPublic serves /metrics on listen.http without the API token
 	// (for a Prometheus that scrapes it); everything else keeps needing it.
 	MetricsPublic bool `yaml:"metrics_public"`

@@ -18,6 +18,7 @@ import (
 const (
 	defaultHTTP     = "127.0.0.1:7878"
 	defaultSMTP     = "127.0.0.1:1587"
+	defaultIMAP     = "127.0.0.1:1143"
 	defaultInterval = 5 * time.Minute
 	minInterval     = 10 * time.Second
 	defaultMailPoll = 30 * time.Second
@@ -245,6 +246,15 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 	v.listenAddr(at("listen.smtp"), c.Listen.SMTP)
 	if c.Listen.HTTP != "" && c.Listen.HTTP == c.Listen.SMTP {
 		v.errorf(at("listen.smtp"), "same address as listen.http (%s)", c.Listen.HTTP)
+	}
+	if !v.has(at("listen.imap")) {
+		c.Listen.IMAP = defaultIMAP
+	}
+	v.listenAddr(at("listen.imap"), c.Listen.IMAP)
+	for _, o := range []struct{ key, addr string }{{"listen.http", c.Listen.HTTP}, {"listen.smtp", c.Listen.SMTP}} {
+		if c.Listen.IMAP != "" && c.Listen.IMAP == o.addr {
+			v.errorf(at("listen.imap"), "same address as %s (%s)", o.key, o.addr)
+		}
 	}
 	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
 		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")

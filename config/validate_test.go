@@ -366,6 +366,16 @@ accounts: [{name: a, mail: {imap: {` + imapOK + `}}}]
 			want: []wantErr{{1, "listen.smtp", "same address as listen.http"}},
 		},
 		{
+			name: "IMAP endpoint on the SMTP endpoint's address",
+			yaml: "listen: {smtp: \"127.0.0.1:2000\", imap: \"127.0.0.1:2000\"}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "listen.imap", "same address as listen.smtp"}},
+		},
+		{
+			name: "IMAP endpoint without a port",
+			yaml: "listen: {imap: \"localhost\"}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "listen.imap", `invalid address "localhost"`}},
+		},
+		{
 			name: "public metrics without an HTTP listener",
 			yaml: "listen: {http: \"\", metrics_public: true}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
 			want: []wantErr{{1, "listen.metrics_public", "listen.http is disabled"}},

@@ -94,6 +94,7 @@ type Daemon struct {
 	api       *httpapi.Server
 	apiToken  string
 	smtp      submission
+	imap      imapEndpoint
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -256,10 +257,24 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 		}
 		return err
 	}
+	switchIMAP, err := d.prepareIMAP(cfg)
+	if err != nil {
+		ctlLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		if switchSMTP != nil {
+			switchSMTP.abort()
+		}
+		return err
+	}
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
 	if switchSMTP != nil {
 		switchSMTP.commit()
+	}
+	if switchIMAP != nil {
+		switchIMAP.commit()
 	}
 	// Endpoints stop first on shutdown, so no local change is accepted
 	// once the engines are winding down.
@@ -299,7 +314,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 
 	d.ready.Store(true)
 	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
-		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.addr, "accounts", len(cfg.Accounts))
+		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.addr, "imap", d.imapAddr(), "accounts", len(cfg.Accounts))
 	if onReady != nil {
 		onReady(d)
 	}
@@ -310,6 +325,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	done := make(chan error, 1)
 	go func() {
 		d.stopSMTP()
+		d.stopIMAP()
 		d.ctl.stop()
 		d.http.stop()
 		err := bgGroup.Wait()

@@ -22,7 +22,22 @@ func (d *Daemon) Info() control.DaemonInfo {
 		DataDir:     d.cfg.DataDir,
 		Reload:      d.reload,
 		Connecting:  d.connects.list(),
+		Listeners:   d.listeners(),
 	}
+}
+
+// listeners are the mail endpoints serving now, for status.
+func (d *Daemon) listeners() []control.Listener {
+	var out []control.Listener
+	d.smtp.mu.Lock()
+	smtp := d.smtp.addr
+	d.smtp.mu.Unlock()
+	for _, l := range []control.Listener{{Name: "smtp", Addr: smtp}, {Name: "imap", Addr: d.imapAddr()}} {
+		if l.Addr != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Reload loads and validates the configuration file and applies it whole.
@@ -90,7 +105,7 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 			moves = append(moves, m)
 		}
 	}
-	var switchSMTP *smtpSwitch
+	var switchSMTP, switchIMAP *smtpSwitch
 	if d.ctl != nil {
 		var err error
 		if switchSMTP, err = d.prepareSMTP(next); err != nil {
@@ -100,6 +115,14 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 		if switchSMTP != nil {
 			prev := closeAll
 			closeAll = func() { prev(); switchSMTP.abort() }
+		}
+		if switchIMAP, err = d.prepareIMAP(next); err != nil {
+			closeAll()
+			return err
+		}
+		if switchIMAP != nil {
+			prev := closeAll
+			closeAll = func() { prev(); switchIMAP.abort() }
 		}
 	}
 	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
@@ -127,6 +150,9 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	}
 	if switchSMTP != nil {
 		switchSMTP.commit()
+	}
+	if switchIMAP != nil {
+		switchIMAP.commit()
 	}
 	return nil
 }

@@ -26,14 +26,18 @@ type MailFolder struct {
 	SyncedUID  uint32
 	SyncedAt   time.Time
 	VerifiedAt time.Time // last full verification; zero when never
+	// The local IMAP endpoint's UIDVALIDITY and UIDNEXT of the folder,
+	// holdover's own and independent of the server's (migration 0012).
+	LocalUIDValidity uint32
+	LocalUIDNext     uint32
 }
 
-const mailFolderColumns = `id, account, name, delimiter, special_use, uidvalidity, uidnext, highestmodseq, messages, synced_uid, synced_at, verified_at`
+const mailFolderColumns = `id, account, name, delimiter, special_use, uidvalidity, uidnext, highestmodseq, messages, synced_uid, synced_at, verified_at, local_uidvalidity, local_uidnext`
 
 func scanMailFolder(s scanner) (MailFolder, error) {
 	var f MailFolder
 	var at, vat sql.NullInt64
-	err := s.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat)
+	err := s.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &f.LocalUIDValidity, &f.LocalUIDNext)
 	f.SyncedAt, f.VerifiedAt = fromMillis(at), fromMillis(vat)
 	return f, err
 }
@@ -143,7 +147,7 @@ func (db *DB) MailFolderSummaries(ctx context.Context, account string) ([]Folder
 		var s FolderSummary
 		var at, vat sql.NullInt64
 		f := &s.MailFolder
-		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &s.Count, &s.Unread); err != nil {
+		if err := rows.Scan(&f.ID, &f.Account, &f.Name, &f.Delimiter, &f.SpecialUse, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Messages, &f.SyncedUID, &at, &vat, &f.LocalUIDValidity, &f.LocalUIDNext, &s.Count, &s.Unread); err != nil {
 			return nil, err
 		}
 		f.SyncedAt, f.VerifiedAt = fromMillis(at), fromMillis(vat)

@@ -33,6 +33,10 @@ type MailMessage struct {
 	RemoteFolderID int64
 	RemoteUID      uint32
 	Deleted        bool // deleted locally, the delete still queued
+	// LocalUID is the message's UID in the local IMAP endpoint's space of
+	// its folder (FolderID): holdover's own, never the server's (see
+	// migration 0012).
+	LocalUID uint32
 }
 
 // Seen reports whether the message has the \Seen flag.
@@ -262,7 +266,7 @@ func (db *DB) MailCount(ctx context.Context, folderID int64) (count int, maxUID 
 // JoinFlags is the canonical stored form of a flag set (for comparisons).
 func JoinFlags(flags []string) string { return joinFlags(flags) }
 
-const mailMessageColumns = `m.id, m.folder_id, f.account, f.name, m.uid, m.body_id, m.message_id, m.size, m.internal_date, m.date, m.flags, m.modseq, m.subject, m.from_addr, m.to_addr, m.cc_addr, m.remote_folder_id, m.remote_uid, m.deleted`
+const mailMessageColumns = `m.id, m.folder_id, f.account, f.name, m.uid, m.body_id, m.message_id, m.size, m.internal_date, m.date, m.flags, m.modseq, m.subject, m.from_addr, m.to_addr, m.cc_addr, m.remote_folder_id, m.remote_uid, m.deleted, m.local_uid`
 
 func scanMailMessage(s scanner) (MailMessage, error) {
 	var m MailMessage
@@ -271,7 +275,7 @@ func scanMailMessage(s scanner) (MailMessage, error) {
 	var flags string
 	var rf, ru sql.NullInt64
 	var uid int64 // negative: a placeholder until the server assigns one
-	err := s.Scan(&m.ID, &m.FolderID, &m.Account, &m.Folder, &uid, &m.BodyID, &m.MessageID, &m.Size, &idate, &date, &flags, &m.ModSeq, &m.Subject, &m.From, &m.To, &m.Cc, &rf, &ru, &m.Deleted)
+	err := s.Scan(&m.ID, &m.FolderID, &m.Account, &m.Folder, &uid, &m.BodyID, &m.MessageID, &m.Size, &idate, &date, &flags, &m.ModSeq, &m.Subject, &m.From, &m.To, &m.Cc, &rf, &ru, &m.Deleted, &m.LocalUID)
 	m.RemoteFolderID, m.RemoteUID = rf.Int64, uint32(ru.Int64)
 	if uid > 0 {
 		m.UID = uint32(uid)

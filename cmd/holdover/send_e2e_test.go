@@ -40,7 +40,7 @@ func newSendSetup(t *testing.T) *sendSetup {
 	s.cfg = filepath.Join(dir, "config.yaml")
 	s.smtp = freeAddr(t)
 	os.WriteFile(s.cfg, []byte(fmt.Sprintf(`data_dir: %s/data
-listen: {http: "", smtp: "%s"}
+listen: {http: "", smtp: "%s", imap: ""}
 accounts:
   - name: work
     mail:

@@ -65,6 +65,9 @@ func printStatus(w io.Writer, st daemon.Status, now time.Time) {
 		} else {
 			fmt.Fprintf(w, "config: last reload REJECTED at %s, running generation %d: %s\n", r.At.Local().Format(time.DateTime), r.Generation, r.Error)
 		}
+		for _, l := range d.Info.Listeners {
+			fmt.Fprintf(w, "listening: %s on %s\n", l.Name, l.Addr)
+		}
 	}
 	for _, acct := range st.Accounts {
 		fmt.Fprintf(w, "\naccount %s", acct.Name)

@@ -34,6 +34,15 @@ type DaemonInfo struct {
 	// Connecting lists the services whose connection (connect, greeting,
 	// login) is under way now; runtime only, never stored.
 	Connecting []Connecting `json:"connecting,omitempty"`
+	// Listeners are the local endpoints for mail apps that are serving
+	// now (a disabled one, or one nobody could log in to, is absent).
+	Listeners []Listener `json:"listeners,omitempty"`
+}
+
+// Listener is a serving local endpoint: "smtp" or "imap" and its address.
+type Listener struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
 }
 
 // Connecting is a provider service the daemon is connecting to.

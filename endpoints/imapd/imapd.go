@@ -1,0 +1,230 @@
+// Package imapd is holdover's local IMAP endpoint (listen.imap): mail
+// apps log in with an account's mail.local credentials and read the
+// mirror from the store, whether the provider answers or not. It speaks
+// IMAP through github.com/emersion/go-imap/v2's imapserver; the store
+// holds no protocol logic, and this package keeps no state of its own
+// beyond a session's selected folder.
+//
+// Invariants:
+//   - UIDs and UIDVALIDITY are holdover's own (store: LocalUID,
+//     MailFolder.LocalUIDValidity/LocalUIDNext), never the provider's: a
+//     remote UIDVALIDITY reset or a re-identification leaves them as they
+//     are, so a client's cache stays valid.
+//   - Sequence numbers are a selected folder's messages ordered by local
+//     UID, as read at SELECT. The view is a snapshot, so a sequence
+//     number never changes under a client within a session (no EXPUNGE
+//     responses are needed); NOOP and IDLE report nothing new (changes
+//     made elsewhere show at the next SELECT).
+//   - The only write is STORE (and the \Seen that a FETCH of BODY[]
+//     implies), made through Options.Flagger: the flags and their outbox
+//     row are committed before the client's OK, exactly as `holdover mail
+//     flag` does. Without a Flagger, or on EXAMINE, folders are
+//     read-only. The other writes (COPY, MOVE, EXPUNGE, APPEND, CREATE,
+//     DELETE, RENAME) are refused with NO [CANNOT].
+//   - Bodies are streamed from the store (store.OpenMailBody), one chunk
+//     in memory at a time, for BODY[] and RFC822; a section or a header
+//     is read from the same stream, never from the provider. SEARCH BODY
+//     and TEXT use the full-text index, never read bodies.
+//   - The password may cross in plaintext only on a loopback listener;
+//     on any other listener LOGIN needs STARTTLS (Options.TLSConfig), and
+//     without TLS every login is refused (the SMTP endpoint's rule). A
+//     wrong login is answered NO [AUTHENTICATIONFAILED] after
+//     Options.FailDelay, so guessing is slow.
+//   - Logs name the account and username; never a password, never a body.
+package imapd
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/holdover/holdover/store"
+)
+
+// Authenticator checks a local login and returns the account it opens.
+// Wrong credentials must be reported as ErrBadCredentials; any other
+// error is a local fault (NO [UNAVAILABLE], try again).
+type Authenticator func(ctx context.Context, username, password string) (account string, err error)
+
+// ErrBadCredentials is what an Authenticator returns for a wrong username
+// or password.
+var ErrBadCredentials = errors.New("bad username or password")
+
+// Login is one account's local login, as StaticAuth takes it.
+type Login struct {
+	Account string
+	// Password is called at each login, so a rotated secret is picked up
+	// without a restart.
+	Password func(ctx context.Context) (string, error)
+}
+
+// StaticAuth checks logins against a fixed table keyed by username. The
+// comparison takes the same time whatever the password (both are hashed
+// first, so their lengths do not show either).
+func StaticAuth(logins map[string]Login) Authenticator {
+	return func(ctx context.Context, username, password string) (string, error) {
+		got := sha256.Sum256([]byte(password))
+		l, ok := logins[username]
+		if !ok || l.Password == nil {
+			subtle.ConstantTimeCompare(got[:], got[:])
+			return "", ErrBadCredentials
+		}
+		pw, err := l.Password(ctx)
+		if err != nil {
+			return "", fmt.Errorf("password of local login %s: %w", username, err)
+		}
+		want := sha256.Sum256([]byte(pw))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			return "", ErrBadCredentials
+		}
+		return l.Account, nil
+	}
+}
+
+// Options configure a Server.
+type Options struct {
+	DB   *store.DB
+	Auth Authenticator
+	// Flagger, when set, makes STORE (and the \Seen a FETCH of BODY[]
+	// sets) local changes through the outbox; nil keeps every folder
+	// read-only. NoChange is the error it returns for a change that
+	// changes nothing (outbox.ErrNoChange).
+	Flagger  Flagger
+	NoChange error
+	// TLSConfig, when set, offers STARTTLS.
+	TLSConfig *tls.Config
+	// FailDelay is how long a wrong login waits before its NO (0: 1s).
+	FailDelay time.Duration
+	// Log receives a warning per refused login and errors; nil discards.
+	// The caller scopes it (endpoint, ...).
+	Log *slog.Logger
+}
+
+func (s *Server) noChange() error {
+	if s.opts.NoChange != nil {
+		return s.opts.NoChange
+	}
+	return errNoChangeDefault
+}
+
+// Server is the IMAP endpoint. It serves one listener.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	base   context.Context // of every store read; cancelled by Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	srv    *imapserver.Server
+	ln     net.Listener
+}
+
+// New makes a Server; Serve starts it.
+func New(opts Options) *Server {
+	if opts.FailDelay <= 0 {
+		opts.FailDelay = time.Second
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: log}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// caps are what this slice implements. IMAP4rev2 is not offered: it
+// makes MOVE, UIDPLUS and ESEARCH mandatory.
+var caps = imap.CapSet{
+	imap.CapIMAP4rev1:   {},
+	imap.CapNamespace:   {},
+	imap.CapSpecialUse:  {},
+	imap.CapListStatus:  {},
+	imap.CapLiteralPlus: {},
+}
+
+// Serve accepts connections on ln until Close (then it returns nil). It
+// may be called once: whether plaintext LOGIN is allowed is decided from
+// ln's address.
+func (s *Server) Serve(ln net.Listener) error {
+	loopback := isLoopback(ln.Addr())
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	if s.srv != nil {
+		s.mu.Unlock()
+		return errors.New("imapd: Serve called twice")
+	}
+	if !loopback && s.opts.TLSConfig == nil {
+		s.log.Warn("the IMAP listener is not loopback and has no TLS: every login will be refused", "addr", ln.Addr().String())
+	}
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &session{s: s, remote: c.NetConn().RemoteAddr().String()}, nil, nil
+		},
+		Caps:         caps,
+		Logger:       slogPrinter{s.log},
+		TLSConfig:    s.opts.TLSConfig,
+		InsecureAuth: loopback,
+	})
+	s.srv, s.ln = srv, ln
+	s.mu.Unlock()
+	err := srv.Serve(ln)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting, ends every session and cancels their reads.
+// It may come before Serve, or while Serve starts.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	srv, ln := s.srv, s.ln
+	s.mu.Unlock()
+	s.cancel()
+	if ln != nil {
+		// Closed here too: imapserver knows the listener only once its
+		// Serve has registered it.
+		ln.Close()
+	}
+	if srv != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+// isLoopback: a loopback TCP address or a Unix socket never carries the
+// password off the machine.
+func isLoopback(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
+}
+
+// slogPrinter takes imapserver's internal error log.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) { p.log.Warn(fmt.Sprintf(format, v...)) }

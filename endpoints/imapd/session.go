@@ -1,0 +1,268 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/holdover/holdover/store"
+)
+
+// session is one client connection. imapserver calls its methods one at
+// a time, so it needs no lock.
+type session struct {
+	s       *Server
+	remote  string
+	account string    // "" until logged in
+	sel     *selected // nil unless a folder is selected
+}
+
+// selected is a folder as SELECT read it: its messages by local UID, the
+// sequence number of msgs[i] being i+1.
+type selected struct {
+	folder   store.MailFolder
+	msgs     []store.MailMessage
+	readOnly bool // EXAMINE, or no Flagger
+	// fts caches the bodies an FTS query matched, during one SEARCH.
+	fts map[string]map[int64]bool
+}
+
+var (
+	_ imapserver.SessionNamespace = (*session)(nil)
+
+	errNotYet = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "Not yet: over IMAP this holdover changes flags only; move, delete and file mail with `holdover mail` meanwhile"}
+	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
+		Text: "Local storage unavailable, try again"}
+)
+
+func errNoFolder(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent,
+		Text: fmt.Sprintf("No folder %q", name)}
+}
+
+// local turns a store failure into a protocol answer and logs it once.
+func (ss *session) local(what string, err error) error {
+	ss.s.log.Error("IMAP endpoint: "+what, "account", ss.account, "err", err)
+	return errUnavailable
+}
+
+func (ss *session) Close() error { return nil }
+
+func (ss *session) Login(username, password string) error {
+	account, err := ss.s.opts.Auth(ss.s.base, username, password)
+	if errors.Is(err, ErrBadCredentials) {
+		ss.s.log.Warn("IMAP login refused", "username", username, "remote", ss.remote)
+		select {
+		case <-time.After(ss.s.opts.FailDelay):
+		case <-ss.s.base.Done():
+		}
+		return imapserver.ErrAuthFailed
+	}
+	if err != nil {
+		return ss.local("login", err)
+	}
+	ss.account = account
+	return nil
+}
+
+// folders lists the account's mirrored folders.
+func (ss *session) folders() ([]store.MailFolder, error) {
+	fs, err := ss.s.opts.DB.MailFolders(ss.s.base, ss.account)
+	if err != nil {
+		return nil, ss.local("list folders", err)
+	}
+	return fs, nil
+}
+
+// folder finds a folder by its IMAP name (INBOX in any case).
+func (ss *session) folder(name string) (store.MailFolder, error) {
+	fs, err := ss.folders()
+	if err != nil {
+		return store.MailFolder{}, err
+	}
+	for _, f := range fs {
+		if f.Name == name || strings.EqualFold(name, "INBOX") && strings.EqualFold(f.Name, "INBOX") {
+			return f, nil
+		}
+	}
+	return store.MailFolder{}, errNoFolder(name)
+}
+
+func delimOf(f store.MailFolder) rune {
+	if f.Delimiter == "" {
+		return '/'
+	}
+	return []rune(f.Delimiter)[0]
+}
+
+func (ss *session) Namespace() (*imap.NamespaceData, error) {
+	delim := '/'
+	if fs, err := ss.folders(); err == nil && len(fs) > 0 {
+		delim = delimOf(fs[0])
+	}
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
+}
+
+func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	fs, err := ss.folders()
+	if err != nil {
+		return err
+	}
+	if len(patterns) == 0 { // LIST "" "": the hierarchy delimiter
+		delim := '/'
+		if len(fs) > 0 {
+			delim = delimOf(fs[0])
+		}
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
+	}
+	for _, f := range fs {
+		delim := delimOf(f)
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(f.Name, delim, ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match || options.SelectSpecialUse && f.SpecialUse == "" {
+			continue
+		}
+		data := imap.ListData{Mailbox: f.Name, Delim: delim}
+		if hasChildren(fs, f) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if f.SpecialUse != "" {
+			data.Attrs = append(data.Attrs, imap.MailboxAttr(f.SpecialUse))
+		}
+		// Every mirrored folder counts as subscribed: the mirror is what
+		// the person chose to keep.
+		if options.SelectSubscribed || options.ReturnSubscribed {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if options.ReturnStatus != nil {
+			if data.Status, err = ss.status(f, options.ReturnStatus); err != nil {
+				return err
+			}
+		}
+		if err := w.WriteList(&data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasChildren(fs []store.MailFolder, f store.MailFolder) bool {
+	prefix := f.Name + string(delimOf(f))
+	for _, o := range fs {
+		if strings.HasPrefix(o.Name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *session) Status(mailbox string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	f, err := ss.folder(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	return ss.status(f, options)
+}
+
+func (ss *session) status(f store.MailFolder, options *imap.StatusOptions) (*imap.StatusData, error) {
+	n, unseen, err := ss.s.opts.DB.LocalMailCounts(ss.s.base, f.ID)
+	if err != nil {
+		return nil, ss.local("count messages", err)
+	}
+	data := imap.StatusData{Mailbox: f.Name}
+	if options.NumMessages {
+		data.NumMessages = &n
+	}
+	if options.NumUnseen {
+		data.NumUnseen = &unseen
+	}
+	if options.NumRecent {
+		zero := uint32(0)
+		data.NumRecent = &zero
+	}
+	if options.UIDNext {
+		data.UIDNext = imap.UID(f.LocalUIDNext)
+	}
+	if options.UIDValidity {
+		data.UIDValidity = f.LocalUIDValidity
+	}
+	return &data, nil
+}
+
+func (ss *session) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	ss.sel = nil
+	f, err := ss.folder(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := ss.s.opts.DB.LocalMailMessages(ss.s.base, f.ID)
+	if err != nil {
+		return nil, ss.local("read folder", err)
+	}
+	ss.sel = &selected{folder: f, msgs: msgs, readOnly: options.ReadOnly || ss.s.opts.Flagger == nil}
+	perm := []imap.Flag{} // read-only: nothing can be changed
+	if !ss.sel.readOnly {
+		perm = permanentFlags
+	}
+	data := &imap.SelectData{
+		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
+		PermanentFlags: perm,
+		NumMessages:    uint32(len(msgs)),
+		UIDNext:        imap.UID(f.LocalUIDNext),
+		UIDValidity:    f.LocalUIDValidity,
+	}
+	for i, m := range msgs {
+		if !m.Seen() {
+			data.FirstUnseenSeqNum = uint32(i) + 1
+			break
+		}
+	}
+	return data, nil
+}
+
+func (ss *session) Unselect() error {
+	ss.sel = nil
+	return nil
+}
+
+// The view is a snapshot taken at SELECT (see the package doc): there is
+// never anything new to report.
+func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error { return nil }
+
+func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	select {
+	case <-stop:
+	case <-ss.s.base.Done():
+	}
+	return nil
+}
+
+func (ss *session) Subscribe(mailbox string) error {
+	_, err := ss.folder(mailbox)
+	return err
+}
+
+func (ss *session) Unsubscribe(mailbox string) error { return errNotYet }
+
+// Writes: not in this slice.
+
+func (ss *session) Create(string, *imap.CreateOptions) error         { return errNotYet }
+func (ss *session) Delete(string) error                              { return errNotYet }
+func (ss *session) Rename(string, string, *imap.RenameOptions) error { return errNotYet }
+func (ss *session) Append(string, imap.LiteralReader, *imap.AppendOptions) (*imap.AppendData, error) {
+	return nil, errNotYet
+}
+func (ss *session) Expunge(*imapserver.ExpungeWriter, *imap.UIDSet) error { return errNotYet }
+func (ss *session) Copy(imap.NumSet, string) (*imap.CopyData, error)      { return nil, errNotYet }
