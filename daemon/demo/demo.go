@@ -76,6 +76,7 @@ type demo struct {
 	// daemonDone receives the daemon's result when it stops.
 	daemonDone chan error
 	local      string // holdover's SMTP endpoint
+	localIMAP  string // holdover's IMAP endpoint (a free port, not 1143: the demo must not meet a running daemon)
 	page       string // holdover's listen.http
 	db         *store.DB
 }
@@ -374,6 +375,9 @@ func (d *demo) writeConfig() error {
 	if d.page, err = freePort(); err != nil {
 		return err
 	}
+	if d.localIMAP, err = freePort(); err != nil {
+		return err
+	}
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
 	os.Setenv("HOLDOVER_DEMO_CAL", d.cal.password)
 	os.Setenv("HOLDOVER_DEMO_FILES", d.files.password)
@@ -381,7 +385,7 @@ func (d *demo) writeConfig() error {
 	d.cfgPath = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# holdover demo configuration (generated)
 data_dir: %s/data
-listen: {http: "%s", smtp: "%s"}
+listen: {http: "%s", smtp: "%s", imap: "%s"}
 sync: {interval: 10s}
 accounts:
   - name: demo
@@ -408,7 +412,7 @@ accounts:
     files:
       webdav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_FILES}
       local_dir: %s
-`, d.dir, d.page, d.local, d.imapCut.Port(), demoClientID, d.idpCut.Port(), d.idpCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
+`, d.dir, d.page, d.local, d.localIMAP, d.imapCut.Port(), demoClientID, d.idpCut.Port(), d.idpCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 
