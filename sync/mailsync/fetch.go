@@ -197,7 +197,6 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 			return err
 		}
 	}
-	defer close(d.subs[i])
 	var metas []hsync.MessageMeta
 	if err := r.FetchMeta(ctx, d.chunks[i], func(m hsync.MessageMeta) error { metas = append(metas, m); return nil }); err != nil {
 		return err
@@ -237,6 +236,10 @@ func (d *download) chunk(ctx context.Context, r hsync.MailRemote, i int) error {
 			return ctx.Err()
 		}
 	}
+	// Closed only when every batch is handed over: a chunk that failed
+	// part-way must not look complete to the committer, which would go
+	// on to the next chunk and move the resume point past a gap.
+	close(d.subs[i])
 	return nil
 }
 

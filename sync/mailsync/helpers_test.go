@@ -117,6 +117,9 @@ type counters struct {
 	dials      int
 	bodies     int
 	failBodies int    // fail FetchBodies after this many bodies (0: never)
+	// beforeBodies, when set, is called before each FetchBodies with its
+	// UIDs; an error it returns is FetchBodies' error.
+	beforeBodies func(uids []uint32) error
 	beforeUIDs func() // called before each full UID listing, when set
 	selects    int    // SELECT commands
 	lists      int    // LIST commands
@@ -171,6 +174,14 @@ func (c *countingRemote) UIDs(ctx context.Context) ([]uint32, error) {
 var errInjected = hsync.Errorf(hsync.Transient, "injected", fmt.Errorf("connection reset by fault injection"))
 
 func (c *countingRemote) FetchBodies(ctx context.Context, uids []uint32, fn func(uint32, int64, io.Reader) error) error {
+	c.c.mu.Lock()
+	before := c.c.beforeBodies
+	c.c.mu.Unlock()
+	if before != nil {
+		if err := before(uids); err != nil {
+			return err
+		}
+	}
 	return c.MailRemote.FetchBodies(ctx, uids, func(uid uint32, size int64, r io.Reader) error {
 		c.c.mu.Lock()
 		if c.c.failBodies > 0 && c.c.bodies >= c.c.failBodies {

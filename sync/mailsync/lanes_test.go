@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,29 @@ func TestLaneFailureKeepsCommittedBatches(t *testing.T) {
 	if committed == 0 || committed >= n {
 		t.Fatalf("%d of %d committed; the fault should land mid-way", committed, n)
 	}
+	// What is committed is a prefix of the folder, and the resume point
+	// covers no gap: a chunk that failed part-way stops the commits there.
+	folders, err := f.db.MailFolders(context.Background(), "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fo := range folders {
+		if fo.Name != "INBOX" {
+			continue
+		}
+		uids, err := f.db.MailUIDs(context.Background(), fo.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, u := range uids {
+			if u != uint32(i+1) {
+				t.Fatalf("committed UIDs %v are not a prefix of 1..%d", uids, n)
+			}
+		}
+		if fo.SyncedUID > uint32(len(uids)) {
+			t.Fatalf("resume point %d past the %d committed messages", fo.SyncedUID, len(uids))
+		}
+	}
 	if rep, err := f.db.Check(context.Background()); err != nil || !rep.OK {
 		t.Fatalf("integrity: %v %v", rep.Integrity, err)
 	}
@@ -106,4 +130,47 @@ func countBodies(t *testing.T, db *store.DB) int {
 		t.Fatal(err)
 	}
 	return rep.Tables["mail_bodies"]
+}
+
+// A chunk that fails while a later one is ready and waiting for the
+// writer: the later one is not committed, so the resume point never
+// covers the failed chunk's messages (the incremental rule counts on
+// the stored set below it being complete).
+func TestFailedChunkStopsTheCommitsBehindIt(t *testing.T) {
+	srv := startServer(t)
+	const n = 12
+	for i := 0; i < n; i++ {
+		srv.appendMsg(t, "INBOX", msg(fmt.Sprintf("gap-%d@example.com", i), "x", strings.Repeat("z", 300+i)), t0)
+	}
+	for round := 0; round < 5; round++ {
+		f := newFixture(t, srv)
+		f.eng = f.engineWith(t, mailsync.Options{BatchMessages: 4, Connections: 3}, nil)
+		// Chunk 1 (UIDs 5-8) fails late, when chunk 2 is long prepared.
+		f.remote.beforeBodies = func(uids []uint32) error {
+			if slices.Contains(uids, 5) {
+				time.Sleep(300 * time.Millisecond)
+				return errInjected
+			}
+			return nil
+		}
+		if _, err := f.eng.SyncOnce(context.Background()); !errors.Is(err, errInjected) {
+			t.Fatalf("sync: %v, want the injected fault", err)
+		}
+		folders, err := f.db.MailFolders(context.Background(), "work")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fo := range folders {
+			if fo.Name != "INBOX" {
+				continue
+			}
+			uids, err := f.db.MailUIDs(context.Background(), fo.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(uids, []uint32{1, 2, 3, 4}) || fo.SyncedUID > 4 {
+				t.Fatalf("round %d: committed UIDs %v, resume point %d; want 1-4 and at most 4", round, uids, fo.SyncedUID)
+			}
+		}
+	}
 }
