@@ -116,14 +116,14 @@ type counters struct {
 	mu         gosync.Mutex
 	dials      int
 	bodies     int
-	failBodies int    // fail FetchBodies after this many bodies (0: never)
+	failBodies int // fail FetchBodies after this many bodies (0: never)
 	// beforeBodies, when set, is called before each FetchBodies with its
 	// UIDs; an error it returns is FetchBodies' error.
 	beforeBodies func(uids []uint32) error
-	beforeUIDs func() // called before each full UID listing, when set
-	selects    int    // SELECT commands
-	lists      int    // LIST commands
-	statuses   int    // FolderStates calls (one round trip each)
+	beforeUIDs   func() // called before each full UID listing, when set
+	selects      int    // SELECT commands
+	lists        int    // LIST commands
+	statuses     int    // FolderStates calls (one round trip each)
 }
 
 func (c *countingRemote) count(n *int) {
