@@ -100,8 +100,9 @@ type MailChangeLister interface {
 type MailDialer func(ctx context.Context) (MailRemote, error)
 
 // MailIdler waits for server-side changes in one folder (IMAP IDLE) on a
-// session of its own, calling changed for each burst of them, until ctx
-// ends or the connection fails. It returns nil, with ctx still live, when
+// session of its own, calling changed once as soon as it watches (what
+// arrived before is for a pass to catch up) and then for each burst of
+// changes, until ctx ends or the connection fails. It returns nil, with ctx still live, when
 // it ended the session on purpose because its sign-in runs out (see
 // ExpiringSession): the caller dials a new one at once.
 type MailIdler interface {

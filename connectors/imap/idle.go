@@ -17,8 +17,8 @@ const idleRestart = 25 * time.Minute
 var _ hsync.MailIdler = (*Session)(nil)
 
 // Idle implements sync.MailIdler: it selects folder and waits in IDLE,
-// calling changed when the server reports new, expunged or changed
-// messages. Notifications are coalesced: changed is never called twice
+// calling changed once after selecting and then whenever the server
+// reports new, expunged or changed messages. Notifications are coalesced: changed is never called twice
 // for one burst, and never blocks the connection. A session signed in
 // with OAuth2 ends its IDLE before the token expires and returns nil
 // (see reauthBefore): the caller dials a new session at once.
@@ -29,6 +29,12 @@ func (s *Session) Idle(ctx context.Context, folder string, changed func()) error
 	if _, err := s.Select(ctx, folder); err != nil {
 		return err
 	}
+	// What arrived before this session watched the folder (since the
+	// last pass: the daemon's start, a reconnect) is in SELECT's answer,
+	// which go-imap gives to the SELECT command, not to the handler that
+	// pokes: report once now, so a pass catches up, as NOTIFY's session
+	// does after each (re)connect.
+	changed()
 	// The server is silent during IDLE by design: allow it until the
 	// restart, and restore the normal limit after.
 	s.conn.timeout.Store(int64(idleRestart + time.Minute))
