@@ -93,8 +93,8 @@ type Daemon struct {
 	ctl, http *endpoint // the control socket and listen.http, movable by a reload
 	api       *httpapi.Server
 	apiToken  string
-	smtp      submission
-	imap      imapEndpoint
+	smtp      *localEndpoint
+	imap      *localEndpoint
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -174,6 +174,8 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		cfg:      cfg,
 		apiToken: token,
 		connects: newConnectWatch(),
+		smtp:     newSubmission(),
+		imap:     newIMAPEndpoint(),
 	}
 	d.passes = newPasses(d.metrics.reg)
 	d.metrics.reg.MustRegister(newStoreCollector(db, log))
@@ -314,7 +316,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 
 	d.ready.Store(true)
 	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
-		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.addr, "imap", d.imapAddr(), "accounts", len(cfg.Accounts))
+		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.address(), "imap", d.imap.address(), "accounts", len(cfg.Accounts))
 	if onReady != nil {
 		onReady(d)
 	}
@@ -324,8 +326,8 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	d.log.Info("holdover stopping")
 	done := make(chan error, 1)
 	go func() {
-		d.stopSMTP()
-		d.stopIMAP()
+		d.smtp.stop()
+		d.imap.stop()
 		d.ctl.stop()
 		d.http.stop()
 		err := bgGroup.Wait()

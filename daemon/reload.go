@@ -29,10 +29,7 @@ func (d *Daemon) Info() control.DaemonInfo {
 // listeners are the mail endpoints serving now, for status.
 func (d *Daemon) listeners() []control.Listener {
 	var out []control.Listener
-	d.smtp.mu.Lock()
-	smtp := d.smtp.addr
-	d.smtp.mu.Unlock()
-	for _, l := range []control.Listener{{Name: "smtp", Addr: smtp}, {Name: "imap", Addr: d.imapAddr()}} {
+	for _, l := range []control.Listener{{Name: "smtp", Addr: d.smtp.address()}, {Name: "imap", Addr: d.imap.address()}} {
 		if l.Addr != "" {
 			out = append(out, l)
 		}
@@ -105,7 +102,7 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 			moves = append(moves, m)
 		}
 	}
-	var switchSMTP, switchIMAP *smtpSwitch
+	var switchSMTP, switchIMAP *endpointSwitch
 	if d.ctl != nil {
 		var err error
 		if switchSMTP, err = d.prepareSMTP(next); err != nil {
