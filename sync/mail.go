@@ -61,8 +61,6 @@ type FlagChange struct {
 type MailRemote interface {
 	Caps() MailCaps
 	ListFolders(ctx context.Context) ([]RemoteFolder, error)
-	// Status asks about a folder without selecting it (one round trip).
-	Status(ctx context.Context, folder string) (FolderState, error)
 	// FolderStates asks about several folders without selecting them, in
 	// one round trip (the commands are pipelined). Every state is current,
 	// including that of the folder the session has selected; a folder the

@@ -57,20 +57,6 @@ func (s *Session) ListFolders(ctx context.Context) ([]hsync.RemoteFolder, error)
 	return out, err
 }
 
-// Status implements sync.MailRemote.
-func (s *Session) Status(ctx context.Context, folder string) (hsync.FolderState, error) {
-	var st hsync.FolderState
-	err := s.guard(ctx, "imap status "+folder, func() error {
-		data, err := s.c.Status(folder, s.statusOptions()).Wait()
-		if err != nil {
-			return err
-		}
-		st = stateOf(data)
-		return nil
-	})
-	return st, err
-}
-
 // Select implements sync.MailRemote.
 func (s *Session) Select(ctx context.Context, folder string) (hsync.FolderState, error) {
 	var st hsync.FolderState
