@@ -65,7 +65,7 @@ func (s *Session) Select(ctx context.Context, folder string) (hsync.FolderState,
 		if err != nil {
 			return err
 		}
-		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages, HighestModSeq: data.HighestModSeq}
+		st = selectState(data)
 		return nil
 	})
 	return st, err
@@ -255,8 +255,7 @@ func (s *Session) FlagsChangedSince(ctx context.Context, modseq uint64, fn func(
 			if fnErr != nil || buf.UID == 0 {
 				continue
 			}
-			fc := hsync.FlagChange{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Flags: flagStrings(buf.Flags)}
-			fnErr = fn(fc)
+			fnErr = fn(flagChange(buf))
 		}
 		return cmd.Close()
 	})
@@ -270,18 +269,11 @@ func (s *Session) FlagsChangedSince(ctx context.Context, modseq uint64, fn func(
 func (s *Session) UIDsFrom(ctx context.Context, uid uint32) ([]uint32, error) {
 	var out []uint32
 	err := s.guard(ctx, "imap search", func() error {
-		var set imap.UIDSet
-		set.AddRange(imap.UID(max(uid, 1)), 0)
-		data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+		data, err := s.c.UIDSearch(uidsFromCriteria(uid), nil).Wait()
 		if err != nil {
 			return err
 		}
-		for _, u := range data.AllUIDs() {
-			// "n:*" always matches the highest UID, even below n.
-			if uint32(u) >= uid {
-				out = append(out, uint32(u))
-			}
-		}
+		out = uidsFrom(data, uid)
 		return nil
 	})
 	return out, err
@@ -346,7 +338,7 @@ func (s *Session) SelectChanges(ctx context.Context, folder string, fromUID uint
 	var changes []hsync.FlagChange
 	err := s.guard(ctx, "imap select "+folder, func() error {
 		sel := s.c.Select(folder, &imap.SelectOptions{CondStore: s.caps.CondStore})
-		search := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{uidRange(max(fromUID, 1), 0)}}, nil)
+		search := s.c.UIDSearch(uidsFromCriteria(fromUID), nil)
 		fetch := s.c.Fetch(uidRange(1, 0), &imap.FetchOptions{UID: true, Flags: true, ModSeq: s.caps.CondStore, ChangedSince: changedSince})
 		data, selErr := sel.Wait()
 		found, searchErr := search.Wait()
@@ -359,7 +351,7 @@ func (s *Session) SelectChanges(ctx context.Context, folder string, fromUID uint
 				break
 			}
 			if buf.UID != 0 {
-				changes = append(changes, hsync.FlagChange{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Flags: flagStrings(buf.Flags)})
+				changes = append(changes, flagChange(buf))
 			}
 		}
 		if fetchErr == nil {
@@ -374,14 +366,33 @@ func (s *Session) SelectChanges(ctx context.Context, folder string, fromUID uint
 		if fetchErr != nil {
 			return fetchErr
 		}
-		st = hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages, HighestModSeq: data.HighestModSeq}
-		for _, u := range found.AllUIDs() {
-			// "n:*" always matches the highest UID, even below n.
-			if uint32(u) >= fromUID {
-				uids = append(uids, uint32(u))
-			}
-		}
+		st, uids = selectState(data), uidsFrom(found, fromUID)
 		return nil
 	})
 	return st, uids, changes, err
+}
+
+func selectState(data *imap.SelectData) hsync.FolderState {
+	return hsync.FolderState{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages, HighestModSeq: data.HighestModSeq}
+}
+
+func flagChange(buf *imapclient.FetchMessageBuffer) hsync.FlagChange {
+	return hsync.FlagChange{UID: uint32(buf.UID), ModSeq: buf.ModSeq, Flags: flagStrings(buf.Flags)}
+}
+
+// uidsFromCriteria searches the UIDs from uid up ("uid:*").
+func uidsFromCriteria(uid uint32) *imap.SearchCriteria {
+	return &imap.SearchCriteria{UID: []imap.UIDSet{uidRange(max(uid, 1), 0)}}
+}
+
+// uidsFrom is the answer to uidsFromCriteria(uid): "n:*" always matches
+// the highest UID, even below n, which is left out.
+func uidsFrom(data *imap.SearchData, uid uint32) []uint32 {
+	var out []uint32
+	for _, u := range data.AllUIDs() {
+		if uint32(u) >= uid {
+			out = append(out, uint32(u))
+		}
+	}
+	return out
 }
