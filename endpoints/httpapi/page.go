@@ -21,13 +21,27 @@ import (
 var webFS embed.FS
 
 var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"clock": func(t time.Time) string { return apiv1.Clock(t, time.Now()) },
-	"ago":   func(t time.Time) string { return apiv1.Duration(time.Since(t)) },
-	"dur":   func(s int64) string { return apiv1.Duration(time.Duration(s) * time.Second) },
-	"queue": apiv1.QueueWords,
-	"what":  apiv1.ActionWhat,
-	"kind":  apiv1.ServiceKind,
+	"clock":    func(t time.Time) string { return apiv1.Clock(t, time.Now()) },
+	"ago":      func(t time.Time) string { return apiv1.Duration(time.Since(t)) },
+	"dur":      func(s int64) string { return apiv1.Duration(time.Duration(s) * time.Second) },
+	"queue":    apiv1.QueueWords,
+	"what":     apiv1.ActionWhat,
+	"kind":     apiv1.ServiceKind,
+	"listener": listenerWords,
 }).ParseFS(webFS, "web/page.html"))
+
+// listenerWords names a local endpoint for a person setting up an app.
+func listenerWords(name string) string {
+	switch name {
+	case "smtp":
+		return "sending (SMTP)"
+	case "imap":
+		return "mail (IMAP)"
+	case "caldav":
+		return "calendars (CalDAV)"
+	}
+	return name
+}
 
 // pageData is what the page shows.
 type pageData struct {

@@ -23,7 +23,9 @@ func (f *fakeDaemon) Status(context.Context) (apiv1.Status, error) {
 	out := &apiv1.Outage{ID: 1, Account: "work", Service: "imap", StartedAt: started, Queued: 3}
 	svc := apiv1.ServiceStatus{Service: "imap", Kind: "mail", State: store.HealthDown, Outage: out}
 	svc.Words = apiv1.ServiceWords(svc, time.Now())
-	return apiv1.Status{Accounts: []apiv1.AccountStatus{{Name: "work", Configured: true, Services: []apiv1.ServiceStatus{svc},
+	info := &control.DaemonInfo{Version: "test", StartedAt: started, Reload: control.ReloadState{OK: true},
+		Listeners: []control.Listener{{Name: "smtp", Addr: "127.0.0.1:2525"}, {Name: "imap", Addr: "127.0.0.1:1143"}}}
+	return apiv1.Status{Daemon: apiv1.DaemonStatus{Running: true, Info: info}, Accounts: []apiv1.AccountStatus{{Name: "work", Configured: true, Services: []apiv1.ServiceStatus{svc},
 		Queue: []apiv1.QueueCount{{Words: "waiting", N: 3}}, OldestWaiting: &started}}}, nil
 }
 func (f *fakeDaemon) Actions(context.Context, apiv1.ActionFilter) ([]apiv1.Action, error) {
@@ -52,7 +54,8 @@ func TestPageShowsTheOutageTheQueueAndTheConflict(t *testing.T) {
 		t.Fatalf("page = %d %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{"down since", "(12 min)", "3 queued during this outage", "3 waiting", "oldest queued 12 min ago",
-		"Keep mine", "Keep the server's", "/api/v1/conflicts/4/resolve?take=local", "Standup &lt;b&gt;", "/api/v1/outbox/7/retry", "Sync now", "flag change"} {
+		"Keep mine", "Keep the server's", "/api/v1/conflicts/4/resolve?take=local", "Standup &lt;b&gt;", "/api/v1/outbox/7/retry", "Sync now", "flag change",
+		"mail (IMAP) on <code>127.0.0.1:1143</code>", "sending (SMTP) on <code>127.0.0.1:2525</code>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
