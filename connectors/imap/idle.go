@@ -21,7 +21,7 @@ var _ hsync.MailIdler = (*Session)(nil)
 // reports new, expunged or changed messages. Notifications are coalesced: changed is never called twice
 // for one burst, and never blocks the connection. A session signed in
 // with OAuth2 ends its IDLE before the token expires and returns nil
-// (see reauthBefore): the caller dials a new session at once.
+// (see oauthsasl.RenewBefore): the caller dials a new session at once.
 func (s *Session) Idle(ctx context.Context, folder string, changed func()) error {
 	if !s.caps.Idle {
 		return hsync.Errorf(hsync.Permanent, "imap idle", errors.New("the server does not support IDLE"))

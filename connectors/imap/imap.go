@@ -82,7 +82,7 @@ type Session struct {
 	// servers normally send UID first).
 	spoolDir string
 	// renewAt: a session signed in with an OAuth2 token is replaced
-	// from then on (see reauthBefore); zero with passwords.
+	// from then on (see oauthsasl.RenewBefore); zero with passwords.
 	renewAt time.Time
 }
 

@@ -45,7 +45,7 @@ type Notifier struct {
 	tag int
 
 	readTimeout time.Duration
-	// renewAt is when an OAuth2 sign-in runs out (see reauthBefore):
+	// renewAt is when an OAuth2 sign-in runs out (see oauthsasl.RenewBefore):
 	// Notify then ends, returning nil, and the caller dials anew.
 	renewAt time.Time
 }
@@ -288,7 +288,7 @@ func quotable(s string) bool {
 // reports until ctx ends or the connection fails (an error; a
 // NOTIFICATIONOVERFLOW is one too: the server stopped reporting, so the
 // caller reconnects, which reports "" again), or until its OAuth2 sign-in
-// runs out (nil: see reauthBefore).
+// runs out (nil: see oauthsasl.RenewBefore).
 func (n *Notifier) Notify(ctx context.Context, changed func(folder string)) error {
 	op := "imap notify " + n.cfg.addr()
 	if err := ctx.Err(); err != nil {

@@ -41,7 +41,7 @@ func (n *Notifier) loginOAuth2(ctx context.Context) error {
 		return err
 	}
 	if !refused {
-		n.renewAt = renewAt(n.cfg.OAuth2, tok)
+		n.renewAt = oauthsasl.RenewAt(n.cfg.OAuth2, tok)
 		return nil
 	}
 	if tok, err = n.cfg.OAuth2.Refresh(ctx); err != nil {
@@ -53,7 +53,7 @@ func (n *Notifier) loginOAuth2(ctx context.Context) error {
 	if refused {
 		return hsync.Errorf(hsync.Auth, op, fmt.Errorf("the server refused the OAuth2 token for %s", n.cfg.Username))
 	}
-	n.renewAt = renewAt(n.cfg.OAuth2, tok)
+	n.renewAt = oauthsasl.RenewAt(n.cfg.OAuth2, tok)
 	return nil
 }
 

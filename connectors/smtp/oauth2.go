@@ -85,6 +85,7 @@ func (cl *Client) authOAuth2(mech, tok string) (refused bool, err error) {
 	client := oauthsasl.NewClient(mech, cl.cfg.Username, tok, nil)
 	err = cl.c.Auth(client)
 	if err == nil {
+		cl.renewAt = oauthsasl.RenewAt(cl.cfg.OAuth2, tok)
 		return false, nil
 	}
 	var se *smtp.SMTPError

@@ -207,3 +207,39 @@ func TestOAuth2RefusalAndHangUpTriesTheFreshTokenOnANewConnection(t *testing.T) 
 		t.Fatalf("AccessToken %d, Refresh %d, connections %d; want 1, 1, 2", a, r, conns)
 	}
 }
+
+// expiringTokens knows when its token expires, as *oauth.Source does.
+type expiringTokens struct {
+	fakeTokens
+	expiry time.Time
+}
+
+func (e *expiringTokens) Expiry(token string) (time.Time, bool) { return e.expiry, token == e.access }
+
+// A session signed in with a token that expires soon says so before the
+// token runs out (so the outbox dials a new one); with an hour-long token,
+// or a password, it does not.
+func TestOAuth2SessionSaysItsSignInEndsBeforeTheTokenExpires(t *testing.T) {
+	o := testenv.StartOIDC(t)
+	sk := testenv.StartSMTPSink(t)
+	sk.AcceptOAuth2Only(o)
+	tok := o.Mint(t, sk.User).AccessToken
+
+	short := &expiringTokens{fakeTokens: fakeTokens{access: tok}, expiry: time.Now().Add(3 * time.Second)}
+	c := dial(t, oauthSinkConfig(sk, short))
+	if hsync.SignInEnding(c) {
+		t.Fatal("a fresh session's sign-in is ending already")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !hsync.SignInEnding(c) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session still does not say its sign-in ends when its token has expired")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	long := &expiringTokens{fakeTokens: fakeTokens{access: tok}, expiry: time.Now().Add(time.Hour)}
+	if c := dial(t, oauthSinkConfig(sk, long)); hsync.SignInEnding(c) {
+		t.Fatal("a session with an hour-long token says its sign-in ends")
+	}
+}

@@ -21,7 +21,9 @@
 //     "550 5.1.1 <x@y>: user unknown"; the password or OAuth2 token never
 //     appears in one.
 //   - With OAuth2, a refused token is refreshed once and tried again (on
-//     the same connection, or a new one if the server hung up).
+//     the same connection, or a new one if the server hung up). A
+//     session says when its token runs out (SignInEnding), so the outbox
+//     never keeps it past that and the provider never ends it mid-message.
 //   - A cancelled context closes the connection, which unblocks any
 //     command in progress; the Client is then unusable (Send fails
 //     Transient, Close still works). After a failed transaction that
@@ -138,9 +140,22 @@ type Client struct {
 	// freshToken is a refreshed OAuth2 token still to be tried, on a new
 	// connection, after the server refused the first and hung up.
 	freshToken string
+	// renewAt: a session signed in with an OAuth2 token is replaced from
+	// then on (oauthsasl.RenewAt); zero with passwords.
+	renewAt time.Time
 }
 
-var _ hsync.Sender = (*Client)(nil)
+var (
+	_ hsync.Sender          = (*Client)(nil)
+	_ hsync.ExpiringSession = (*Client)(nil)
+)
+
+// SignInEnding implements sync.ExpiringSession: the access token the
+// session signed in with runs out soon, so whoever keeps it open closes
+// it and dials a new one. Always false with passwords.
+func (cl *Client) SignInEnding() bool {
+	return !cl.renewAt.IsZero() && !time.Now().Before(cl.renewAt)
+}
 
 // errNoStartTLS is what go-smtp returns when the server does not offer
 // STARTTLS; a test pins the text so a library upgrade cannot silently

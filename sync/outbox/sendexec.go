@@ -65,6 +65,11 @@ func (e *SendExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		// double it, so the user decides (outbox retry or cancel).
 		return nil, maybeSent(ctx, row, p, errMaybeSent)
 	}
+	if e.session != nil && hsync.SignInEnding(e.session) {
+		// Its OAuth2 token runs out: the provider would end the session
+		// mid-message, so a new one signs in with a fresh token.
+		_ = e.Close()
+	}
 	if e.session == nil {
 		s, err := e.Dial(ctx)
 		if err != nil {

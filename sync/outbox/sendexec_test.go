@@ -79,3 +79,61 @@ func TestASendCutAfterTheFinalDotIsNeverSentAgainUnasked(t *testing.T) {
 		t.Fatalf("retry by hand: %v, %d sends", err, sender.sends)
 	}
 }
+
+// endingSender is a session whose OAuth2 sign-in runs out once ending is
+// set: a real server cannot be told to expire a token at a given send.
+type endingSender struct {
+	sends  int
+	ending bool
+	closed bool
+}
+
+func (e *endingSender) Send(ctx context.Context, env hsync.Envelope, msg io.Reader, commit func() error) error {
+	io.Copy(io.Discard, msg)
+	e.sends++
+	return commit()
+}
+func (e *endingSender) Close() error       { e.closed = true; return nil }
+func (e *endingSender) SignInEnding() bool { return e.ending }
+
+func TestAKeptSMTPSessionIsReplacedBeforeItsSignInRunsOut(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.EnsureAccounts(ctx, []string{"work"})
+	local := &outbox.Local{DB: db, SpoolDir: t.TempDir()}
+	var dialed []*endingSender
+	exec := &outbox.SendExecutor{DB: db, Account: "work", Dial: func(context.Context) (hsync.Sender, error) {
+		s := &endingSender{}
+		dialed = append(dialed, s)
+		return s, nil
+	}}
+	defer exec.Close()
+	send := func() {
+		t.Helper()
+		if _, err := local.Submit(ctx, "work", hsync.Envelope{From: "a@example.com", To: []string{"b@example.com"}}, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		row, ok, err := db.ClaimOutbox(ctx, "work", outbox.ServiceKinds["smtp"])
+		if err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		if _, err := exec.Execute(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		db.Write(ctx, func(tx *store.Tx) error { return tx.FinishOutbox(ctx, row.ID, store.OutboxDone, "", row.CreatedAt) })
+	}
+	send()
+	send()
+	if len(dialed) != 1 || dialed[0].sends != 2 {
+		t.Fatalf("%d sessions dialed, want the first kept for both sends", len(dialed))
+	}
+	dialed[0].ending = true
+	send()
+	if len(dialed) != 2 || !dialed[0].closed || dialed[1].sends != 1 {
+		t.Fatalf("after the sign-in ran out: %d sessions, first closed %v; want a new session for the send", len(dialed), dialed[0].closed)
+	}
+}
