@@ -1,11 +1,15 @@
 package oauth
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
+	"net"
 	"net/url"
 	"strings"
+	"syscall"
 
 	"golang.org/x/oauth2"
 
@@ -15,6 +19,39 @@ import (
 // unreachable prefixes every Transient error of the identity provider:
 // status and the outage cause show it as it is.
 const unreachable = "identity provider unreachable: "
+
+// netWords says what went wrong on the way to the token endpoint in a
+// person's words (url.Error's own text would read "Post: EOF").
+func netWords(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before an answer"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &dns):
+		return "name not found"
+	case errors.As(err, &cert):
+		return "its TLS certificate is not trusted"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "no answer in time"
+	}
+	return err.Error()
+}
+
+// wordedError reads as words but still unwraps to the error it stands
+// for (errors.Is(err, syscall.ECONNREFUSED) holds).
+type wordedError struct {
+	words string
+	err   error
+}
+
+func (e wordedError) Error() string { return e.words }
+func (e wordedError) Unwrap() error { return e.err }
 
 // Classify turns an error of a token request into a sync error. Its text
 // never quotes what the identity provider sent (an HTML page can be
@@ -28,7 +65,7 @@ func Classify(account string, err error) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			// url.Error names the token endpoint; keep only what failed.
-			return hsync.Errorf(hsync.Transient, "oauth2 token", fmt.Errorf(unreachable+"%s: %w", ue.Op, ue.Err))
+			return hsync.Errorf(hsync.Transient, "oauth2 token", fmt.Errorf(unreachable+"%w", wordedError{netWords(ue.Err), ue.Err}))
 		}
 		// x/oauth2 flattens transport errors into text ("oauth2: cannot
 		// fetch token: Post \"URL\": dial tcp …"): keep what failed.

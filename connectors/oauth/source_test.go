@@ -123,7 +123,13 @@ func TestIdentityProviderDown(t *testing.T) {
 	}{
 		{"unreachable with a token still valid changes nothing", 3 * time.Minute, nil, true, ""},
 		{"500 with a token still valid changes nothing", 2 * time.Minute, oauthError("server_error", 500), false, ""},
-		{"unreachable with an expired token is transient", -time.Minute, nil, true, "identity provider unreachable: "},
+		{"unreachable with an expired token is transient", -time.Minute, nil, true, "identity provider unreachable: connection refused"},
+		{"a connection closed without an answer says so", -time.Minute, func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+		}, false, "identity provider unreachable: the connection closed before an answer"},
 		{"unreachable with 30 s left is transient (at least a minute is promised)", 30 * time.Second, nil, true, "identity provider unreachable: "},
 		{"500 is transient", -time.Minute, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) }, false, "identity provider unreachable: the token endpoint answered 500"},
 		{"503 with an OAuth2 error is transient", -time.Minute, oauthError("temporarily_unavailable", 503), false, "identity provider unreachable: the token endpoint answered 503"},
