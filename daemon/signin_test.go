@@ -198,8 +198,8 @@ func TestRevokedSignInNeedsLoginWithoutARetryStormAndALoginDrainsTheQueue(t *tes
 		t.Errorf("%d attempts, %d of 3 actions kept; want every action tried and kept", f.exec.attempts.Load(), f.waiting(t))
 	}
 	ss := f.smtpStatus(t)
-	if !ss.NeedsLogin || ss.Action != "holdover account login work" || ss.State != store.HealthDegraded || ss.Outage != nil {
-		t.Errorf("status = %+v; want needs-login (degraded, no outage) naming the command", ss)
+	if !ss.NeedsLogin || ss.Action != "holdover account login work" || ss.State != store.HealthNeedsLogin || ss.Outage != nil {
+		t.Errorf("status = %+v; want needs-login (its own state, no outage) naming the command", ss)
 	}
 	if ss.Words != "needs sign-in: run holdover account login work" {
 		t.Errorf("words %q", ss.Words)

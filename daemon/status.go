@@ -134,7 +134,7 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 			if h, ok := byKey[[2]string{name, svc}]; ok {
 				since := h.Since
 				ss.State, ss.Since, ss.LastError = h.State, &since, h.LastError
-				if hsync.IsNeedsLogin(h.State, h.LastError) {
+				if hsync.IsNeedsLogin(h.State) {
 					ss.NeedsLogin, ss.Action = true, "holdover account login "+name
 				}
 			}

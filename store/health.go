@@ -14,11 +14,15 @@ var Services = []string{"imap", "smtp", "caldav", "webdav"}
 type HealthState string
 
 // The health states. Unknown means holdover has not talked to it yet.
+// NeedsLogin: the account's OAuth2 sign-in is gone and only the person
+// can renew it (`holdover account login`); not an outage, since the
+// provider itself may be fine.
 const (
-	HealthUp       HealthState = "up"
-	HealthDegraded HealthState = "degraded"
-	HealthDown     HealthState = "down"
-	HealthUnknown  HealthState = "unknown"
+	HealthUp         HealthState = "up"
+	HealthDegraded   HealthState = "degraded"
+	HealthDown       HealthState = "down"
+	HealthUnknown    HealthState = "unknown"
+	HealthNeedsLogin HealthState = "needs-login"
 )
 
 // Health is a row of provider_health.

@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/holdover/holdover/store"
@@ -97,25 +96,17 @@ func (h Health) Failure(ctx context.Context, account, service string, failures i
 	})
 }
 
-// NeedsLoginPrefix starts the last error of a service waiting for a new
-// sign-in. provider_health keeps no state of its own for it (its state
-// is degraded: not up, not an outage): status recognises it by this
-// prefix and names the command to run.
-const NeedsLoginPrefix = "needs-login: "
+// IsNeedsLogin reports whether a stored health state means the service
+// waits for `holdover account login`.
+func IsNeedsLogin(state store.HealthState) bool { return state == store.HealthNeedsLogin }
 
-// IsNeedsLogin reports whether a stored health row (state and last
-// error) means the service waits for `holdover account login`.
-func IsNeedsLogin(state store.HealthState, lastError string) bool {
-	return state == store.HealthDegraded && strings.HasPrefix(lastError, NeedsLoginPrefix)
-}
-
-// needsLogin records that the service waits for a new sign-in: degraded,
-// never down, and no outage is opened, since the provider itself may be
+// needsLogin records that the service waits for a new sign-in: a state
+// of its own, never down, and no outage is opened, since the provider itself may be
 // fine. An outage already open (the identity provider was unreachable
 // before it refused the sign-in) stays open until the service works
 // again, so its counts include what waited for the login.
 func (h Health) needsLogin(ctx context.Context, account, service string, err error) error {
 	return h.DB.Write(ctx, func(tx *store.Tx) error {
-		return tx.SetHealth(ctx, account, service, store.HealthDegraded, 0, NeedsLoginPrefix+err.Error())
+		return tx.SetHealth(ctx, account, service, store.HealthNeedsLogin, 0, err.Error())
 	})
 }

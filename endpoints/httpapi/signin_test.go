@@ -17,8 +17,8 @@ import (
 type needsLoginDaemon struct{ fakeDaemon }
 
 func (needsLoginDaemon) Status(context.Context) (apiv1.Status, error) {
-	svc := apiv1.ServiceStatus{Service: "smtp", Kind: "sending mail", State: store.HealthDegraded, NeedsLogin: true, Action: "holdover account login work",
-		LastError: "needs-login: oauth2 sign-in: the identity provider no longer accepts the sign-in (invalid_grant …)"}
+	svc := apiv1.ServiceStatus{Service: "smtp", Kind: "sending mail", State: store.HealthNeedsLogin, NeedsLogin: true, Action: "holdover account login work",
+		LastError: "oauth2 sign-in: the identity provider no longer accepts the sign-in (invalid_grant …)"}
 	svc.Words = apiv1.ServiceWords(svc, time.Now())
 	return apiv1.Status{Accounts: []apiv1.AccountStatus{{Name: "work", Configured: true, Services: []apiv1.ServiceStatus{svc}, SignIn: &apiv1.SignIn{}}}}, nil
 }
