@@ -1,4 +1,4 @@
--- Schema version 13: needs-login is a health state of its own. A service
+-- Schema version 16: needs-login is a health state of its own. A service
 -- whose OAuth2 sign-in is gone (revoked, expired, never done) waits for
 -- `holdover account login`: it is neither degraded (retrying by itself)
 -- nor down (no outage is opened, the provider may be fine). Until now it
