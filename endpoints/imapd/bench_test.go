@@ -14,7 +14,7 @@ import (
 
 // fillFolder stores n small messages in INBOX through the store API, with
 // their full-text index rows, as the mail engine would.
-func fillFolder(b *testing.B, db *store.DB, n int) {
+func fillFolder(b testing.TB, db *store.DB, n int) {
 	b.Helper()
 	ctx := context.Background()
 	err := db.Write(ctx, func(tx *store.Tx) error {

@@ -50,6 +50,9 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		want = append(want, string(f))
 	}
 	return ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+		if ss.sel.isGone(m) {
+			return nil // left the folder: nothing to flag here (RFC 9051 6.4.6)
+		}
 		var add, remove []string
 		switch flags.Op {
 		case imap.StoreFlagsAdd:
@@ -86,6 +89,10 @@ func (ss *session) flag(seq uint32, m store.MailMessage, add, remove []string) (
 	fresh, err := ss.s.opts.DB.MailMessageByID(ss.s.base, m.ID)
 	if err != nil {
 		return m, ss.local("read message", err)
+	}
+	if fresh.FolderID != ss.sel.folder.ID || fresh.Deleted {
+		// Moved or deleted meanwhile: the next poll reports it gone.
+		return m, nil
 	}
 	ss.sel.msgs[seq-1] = fresh
 	return fresh, nil
