@@ -94,7 +94,7 @@ func (ss *session) flag(seq uint32, m store.MailMessage, add, remove []string) (
 		// Moved or deleted meanwhile: the next poll reports it gone.
 		return m, nil
 	}
-	ss.sel.msgs[seq-1] = fresh
+	ss.sel.update(fresh)
 	return fresh, nil
 }
 
