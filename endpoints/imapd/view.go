@@ -14,6 +14,12 @@ import (
 // sequence number i+1, ascending by local UID. The store moves on under
 // it (sync passes, the CLI, other sessions); load brings the view up to
 // date and report tells the client, the IMAP way (see the package doc).
+//
+// go-imap's MailboxTracker/SessionTracker are not used: they learn of
+// changes only from writers in this process that call them, while ours
+// come from SQL (the sync engine, the CLI's own process), and they panic
+// on an update that does not fit their count. The store's change
+// counters are the one source every writer feeds.
 type selected struct {
 	folder store.MailFolder
 	msgs   []store.MailMessage
@@ -207,6 +213,21 @@ func (sel *selected) writeExpunges(write func(seqNum uint32) error) error {
 	}
 	sel.gone = nil
 	return nil
+}
+
+// expungeNow brings the view up to date and writes an EXPUNGE for every
+// message gone, through write (an ExpungeWriter's or MoveWriter's
+// WriteExpunge): what a session's own EXPUNGE or MOVE calls after its
+// change committed. Flag changes and new messages found on the way go
+// out with the poll that ends the command.
+func (ss *session) expungeNow(write func(seqNum uint32) error) error {
+	if ss.sel == nil {
+		return nil
+	}
+	if err := ss.sel.load(ss.s.base, ss.s.opts.DB); err != nil {
+		return ss.local("read folder changes", err)
+	}
+	return ss.sel.writeExpunges(write)
 }
 
 // sameFlags compares two flag lists as sets, without case.
