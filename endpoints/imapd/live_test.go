@@ -413,3 +413,27 @@ func TestIdleSeesAnotherProcesssChangesByItsPeriodicCheck(t *testing.T) {
 	}
 	w.await(t, 3*time.Second, "EXPUNGE 3")
 }
+
+func TestStoreOnAMessageAnotherProcessJustDeletedPassesItBy(t *testing.T) {
+	db, addr := localStore(t, 3)
+	c := watch(t, addr)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := otherProcess(t, db).Delete(context.Background(), messageIDOf(t, db, "INBOX", 2)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Store(imap.SeqSetNum(1, 2, 3), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Collect()
+	if err != nil {
+		t.Fatalf("STORE: %v", err)
+	}
+	if len(msgs) != 2 || msgs[0].SeqNum != 1 || msgs[1].SeqNum != 3 {
+		t.Fatalf("STORE answered %+v", msgs)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.take(); !slices.Equal(got, []string{"EXPUNGE 2"}) {
+		t.Fatalf("after NOOP: %q", got)
+	}
+}
