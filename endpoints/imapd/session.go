@@ -19,6 +19,9 @@ type session struct {
 	remote  string
 	account string    // "" until logged in
 	sel     *selected // nil unless a folder is selected
+	// loadFailing: the last look at the selected folder's changes
+	// failed, and was logged.
+	loadFailing bool
 }
 
 var (
@@ -241,10 +244,15 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if ss.sel == nil {
 		return nil
 	}
-	if err := ss.sel.load(ss.s.base, ss.s.opts.DB); err != nil {
-		if ss.s.base.Err() == nil {
-			ss.s.log.Warn("IMAP endpoint: read folder changes", "account", ss.account, "folder", ss.sel.folder.Name, "err", err)
-		}
+	err := ss.sel.load(ss.s.base, ss.s.opts.DB)
+	switch {
+	case err == nil:
+		ss.loadFailing = false
+	case !ss.loadFailing && ss.s.base.Err() == nil:
+		// Once per run of failures: an idling session looks every
+		// IdleCheck, which must not fill the log.
+		ss.loadFailing = true
+		ss.s.log.Warn("IMAP endpoint: read folder changes", "account", ss.account, "folder", ss.sel.folder.Name, "err", err)
 	}
 	return ss.sel.report(w, allowExpunge) // what this load or an earlier one found
 }
