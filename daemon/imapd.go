@@ -30,7 +30,11 @@ func imapLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]ima
 }
 
 // prepareIMAP binds the IMAP endpoint for cfg when it differs from the
-// running one (nil when nothing changes).
+// running one (nil when nothing changes). The endpoint gets d.db, the
+// store every engine and worker of this process writes through: its
+// commits are what wake idling IMAP sessions at once
+// (store.DB.NextCommit); another DB would leave them to the periodic
+// check.
 func (d *Daemon) prepareIMAP(cfg *config.Config) (*endpointSwitch, error) {
 	keys, logins := imapLogins(cfg)
 	return d.imap.prepare(d.log, cfg.Listen.IMAP, keys, func() localServer {

@@ -139,9 +139,14 @@ func TestMigration12NumbersExistingMessagesByArrival(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Back to schema 11: what an older holdover left.
+	// Back to schema 11: what an older holdover left (0015 first: its
+	// triggers name 0012's columns).
 	for _, q := range []string{
-		`DROP TRIGGER mail_folders_local_uidvalidity`, `DROP TRIGGER mail_messages_local_uid_insert`, `DROP TRIGGER mail_messages_local_uid_move`,
+		`DROP TRIGGER mail_messages_local_modseq_update`, `DROP TRIGGER mail_messages_local_uid_insert`,
+		`DROP TRIGGER mail_messages_local_modseq_delete`, `DROP TRIGGER mail_messages_local_uid_undelete`,
+		`DROP INDEX mail_messages_local_modseq`, `ALTER TABLE mail_messages DROP COLUMN local_modseq`,
+		`ALTER TABLE mail_folders DROP COLUMN local_modseq`, `ALTER TABLE mail_folders DROP COLUMN local_removed`,
+		`DROP TRIGGER mail_folders_local_uidvalidity`, `DROP TRIGGER mail_messages_local_uid_move`,
 		`DROP INDEX mail_messages_local_uid`, `ALTER TABLE mail_messages DROP COLUMN local_uid`,
 		`ALTER TABLE mail_folders DROP COLUMN local_uidvalidity`, `ALTER TABLE mail_folders DROP COLUMN local_uidnext`,
 		`PRAGMA user_version = 11`,

@@ -50,6 +50,8 @@ type DB struct {
 	w     *sql.DB // exactly one connection; every Begin is IMMEDIATE
 	r     *sql.DB // query-only pool
 	clock clock.Clock
+	// commits wakes NextCommit's waiters after each committed Write.
+	commits commits
 }
 
 // Option changes how Open sets up the DB.
@@ -171,6 +173,7 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.commits.fire()
 	return nil
 }
 

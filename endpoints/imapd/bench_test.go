@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/holdover/holdover/endpoints/imapd"
 	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/sync/outbox"
 )
 
 // fillFolder stores n small messages in INBOX through the store API, with
 // their full-text index rows, as the mail engine would.
-func fillFolder(b *testing.B, db *store.DB, n int) {
+func fillFolder(b testing.TB, db *store.DB, n int) {
 	b.Helper()
 	ctx := context.Background()
 	err := db.Write(ctx, func(tx *store.Tx) error {
@@ -82,6 +85,48 @@ func BenchmarkEnvelopePageAndTextSearch(b *testing.B) {
 			data, err := c.UIDSearch(&imap.SearchCriteria{Text: []string{"word42"}}, nil).Wait()
 			if err != nil || len(data.AllUIDs()) != 100 {
 				b.Fatalf("%v %v", data, err)
+			}
+		}
+	})
+}
+
+// BenchmarkNoop measures what a selected session pays to stay live over
+// a 10,000-message folder: a NOOP while nothing changed (one read of the
+// folder's change counters, never the folder), and a NOOP after another
+// session's STORE changed one message's flags (that row only).
+func BenchmarkNoop(b *testing.B) {
+	db, err := store.Open(context.Background(), b.TempDir()+"/holdover.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.EnsureAccounts(context.Background(), []string{"work"})
+	fillFolder(b, db, 10000)
+	addr := startEndpointWith(b, imapd.Options{DB: db, Flagger: &outbox.Local{DB: db}, NoChange: outbox.ErrNoChange})
+	c, other := login(b, addr), login(b, addr)
+	for _, s := range []*imapclient.Client{c, other} {
+		if _, err := s.Select("INBOX", nil).Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("unchanged folder", func(b *testing.B) {
+		for range b.N {
+			if err := c.Noop().Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("after one flag change", func(b *testing.B) {
+		ops := []imap.StoreFlagsOp{imap.StoreFlagsAdd, imap.StoreFlagsDel}
+		for i := range b.N {
+			b.StopTimer()
+			err := other.Store(imap.UIDSetNum(imap.UID(1+i%10000)), &imap.StoreFlags{Op: ops[(i/10000)%2], Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := c.Noop().Wait(); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -76,8 +76,21 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		seen = seen || !bs.Peek
 	}
 	seen = seen && ss.writable()
-	return ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+	needsBody := len(options.BodySection) > 0 || options.Envelope || options.BodyStructure != nil
+	expungeIssued := false
+	err := ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
 		opts := options
+		if ss.sel.isGone(m) {
+			// Left the folder, its EXPUNGE not sent yet (RFC 9051 7.5.1
+			// forbids it now): its sequence number still stands for it,
+			// so it is answered from the view, and from its body while
+			// the store keeps that; never flagged.
+			if needsBody && !ss.bodyStored(m) {
+				expungeIssued = true
+				return nil
+			}
+			return ss.fetchOne(w.CreateMessage(seq), m, opts)
+		}
 		if seen && !m.Seen() {
 			var err error
 			if m, err = ss.flag(seq, m, []string{string(imap.FlagSeen)}, nil); err != nil {
@@ -89,6 +102,22 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		}
 		return ss.fetchOne(w.CreateMessage(seq), m, opts)
 	})
+	if err == nil && expungeIssued {
+		return errExpungeIssued
+	}
+	return err
+}
+
+// errExpungeIssued ends a FETCH that left out messages whose bodies went
+// with them (RFC 5530); the client learns of their EXPUNGE at its next
+// command.
+var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED",
+	Text: "Some of the messages asked for were expunged meanwhile"}
+
+// bodyStored reports whether a message's body can still be read.
+func (ss *session) bodyStored(m store.MailMessage) bool {
+	_, err := ss.s.opts.DB.OpenMailBody(ss.s.base, m.BodyID)
+	return err == nil
 }
 
 func imapFlags(flags []string) []imap.Flag {
@@ -200,6 +229,9 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 	var uids imap.UIDSet
 	for i, m := range ss.sel.msgs {
 		seq := uint32(i) + 1
+		if ss.sel.isGone(m) {
+			continue // it matches nothing in the folder any more
+		}
 		ok, err := ss.matches(seq, m, criteria)
 		if err != nil {
 			return nil, err

@@ -10,11 +10,34 @@
 //     MailFolder.LocalUIDValidity/LocalUIDNext), never the provider's: a
 //     remote UIDVALIDITY reset or a re-identification leaves them as they
 //     are, so a client's cache stays valid.
-//   - Sequence numbers are a selected folder's messages ordered by local
-//     UID, as read at SELECT. The view is a snapshot, so a sequence
-//     number never changes under a client within a session (no EXPUNGE
-//     responses are needed); NOOP and IDLE report nothing new (changes
-//     made elsewhere show at the next SELECT).
+//   - A selected folder is live (view.go): sequence numbers are the
+//     client's view of the folder, ascending by local UID, and change
+//     only the IMAP way. After every command (imapserver's Poll) and
+//     while idling, the session reports what changed since it last
+//     looked: EXISTS for new messages, FETCH (UID FLAGS) for flags
+//     changed elsewhere, EXPUNGE for messages that left the folder
+//     (expunged or moved on the server, moved or deleted locally by the
+//     CLI, another session or the sync engine). No EXPUNGE is sent while
+//     one is not allowed (during FETCH, STORE, SEARCH by sequence
+//     number: RFC 9051 7.5.1): until then a message gone keeps its
+//     sequence number, FETCH answers it from the view (and its body while
+//     stored, else NO [EXPUNGEISSUED]), STORE and SEARCH pass it by.
+//   - Looking costs what changed: the folder's change counters (store,
+//     migration 0015) are one primary-key read, equal for an unchanged
+//     folder whatever its size; a change reads only the rows changed
+//     since, and the UID list only when a message left the folder. An
+//     idling session is woken by any commit of this process
+//     (store.DB.NextCommit: sync passes, local changes, other sessions)
+//     and checks the counters every Options.IdleCheck for other
+//     processes' writes (the CLI's). A local read that fails is logged
+//     and retried at the next look; it never breaks the session.
+//   - CONDSTORE and QRESYNC are not offered: go-imap v2.0.0-beta.8's
+//     imapserver has none of their protocol (ENABLE accepts only
+//     IMAP4rev2 and UTF8=ACCEPT, SELECT takes no parameters, FETCH and
+//     STORE parse no CHANGEDSINCE/UNCHANGEDSINCE modifiers, the FETCH
+//     writer has no MODSEQ item, SELECT writes no HIGHESTMODSEQ), and
+//     adding it would mean forking the server's parser. The per-message
+//     local_modseq of migration 0015 is the counter they would use.
 //   - The only write is STORE (and the \Seen that a FETCH of BODY[]
 //     implies), made through Options.Flagger: the flags and their outbox
 //     row are committed before the client's OK, exactly as `holdover mail
@@ -105,6 +128,10 @@ type Options struct {
 	TLSConfig *tls.Config
 	// FailDelay is how long a wrong login waits before its NO (0: 1s).
 	FailDelay time.Duration
+	// IdleCheck is how often an idling session looks at its folder's
+	// change counters for writes of other processes (0: 1s); this
+	// process's own commits wake it at once.
+	IdleCheck time.Duration
 	// Log receives a warning per refused login and errors; nil discards.
 	// The caller scopes it (endpoint, ...).
 	Log *slog.Logger
@@ -134,6 +161,9 @@ type Server struct {
 func New(opts Options) *Server {
 	if opts.FailDelay <= 0 {
 		opts.FailDelay = time.Second
+	}
+	if opts.IdleCheck <= 0 {
+		opts.IdleCheck = time.Second
 	}
 	log := opts.Log
 	if log == nil {

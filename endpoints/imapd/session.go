@@ -19,16 +19,9 @@ type session struct {
 	remote  string
 	account string    // "" until logged in
 	sel     *selected // nil unless a folder is selected
-}
-
-// selected is a folder as SELECT read it: its messages by local UID, the
-// sequence number of msgs[i] being i+1.
-type selected struct {
-	folder   store.MailFolder
-	msgs     []store.MailMessage
-	readOnly bool // EXAMINE, or no Flagger
-	// fts caches the bodies an FTS query matched, during one SEARCH.
-	fts map[string]map[int64]bool
+	// loadFailing: the last look at the selected folder's changes
+	// failed, and was logged.
+	loadFailing bool
 }
 
 var (
@@ -207,23 +200,28 @@ func (ss *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Se
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := ss.s.opts.DB.LocalMailMessages(ss.s.base, f.ID)
+	sel, err := openView(ss.s.base, ss.s.opts.DB, f, options.ReadOnly || ss.s.opts.Flagger == nil)
 	if err != nil {
 		return nil, ss.local("read folder", err)
 	}
-	ss.sel = &selected{folder: f, msgs: msgs, readOnly: options.ReadOnly || ss.s.opts.Flagger == nil}
+	ss.sel = sel
 	perm := []imap.Flag{} // read-only: nothing can be changed
-	if !ss.sel.readOnly {
+	if !sel.readOnly {
 		perm = permanentFlags
 	}
 	data := &imap.SelectData{
 		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
 		PermanentFlags: perm,
-		NumMessages:    uint32(len(msgs)),
+		NumMessages:    uint32(len(sel.msgs)),
 		UIDNext:        imap.UID(f.LocalUIDNext),
 		UIDValidity:    f.LocalUIDValidity,
 	}
-	for i, m := range msgs {
+	if last := sel.lastUID(); uint32(data.UIDNext) <= last {
+		// The folder row was read before its messages: one that arrived
+		// in between is in msgs, and UIDNEXT must be above it.
+		data.UIDNext = imap.UID(last + 1)
+	}
+	for i, m := range sel.msgs {
 		if !m.Seen() {
 			data.FirstUnseenSeqNum = uint32(i) + 1
 			break
@@ -237,16 +235,50 @@ func (ss *session) Unselect() error {
 	return nil
 }
 
-// The view is a snapshot taken at SELECT (see the package doc): there is
-// never anything new to report.
-func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error { return nil }
-
-func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	select {
-	case <-stop:
-	case <-ss.s.base.Done():
+// Poll runs after every command that succeeded (imapserver), before its
+// OK: what changed in the selected folder since the session last looked
+// is reported, EXPUNGE only when allowExpunge. A store that cannot be
+// read is logged and the updates wait for the next poll: a session is
+// never broken for a local read.
+func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if ss.sel == nil {
+		return nil
 	}
-	return nil
+	err := ss.sel.load(ss.s.base, ss.s.opts.DB)
+	switch {
+	case err == nil:
+		ss.loadFailing = false
+	case !ss.loadFailing && ss.s.base.Err() == nil:
+		// Once per run of failures: an idling session looks every
+		// IdleCheck, which must not fill the log.
+		ss.loadFailing = true
+		ss.s.log.Warn("IMAP endpoint: read folder changes", "account", ss.account, "folder", ss.sel.folder.Name, "err", err)
+	}
+	return ss.sel.report(w, allowExpunge) // what this load or an earlier one found
+}
+
+// Idle reports changes as they come: a commit of this process (a sync
+// pass, a local change, another session: store.DB.NextCommit) wakes it at
+// once, and a check of the folder's counters every Options.IdleCheck
+// catches other processes' writes (the CLI's). Either costs one
+// primary-key read while the folder is unchanged.
+func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	tick := time.NewTicker(ss.s.opts.IdleCheck)
+	defer tick.Stop()
+	for {
+		next := ss.s.opts.DB.NextCommit() // before the read: no commit falls between
+		if err := ss.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-ss.s.base.Done():
+			return nil
+		case <-next:
+		case <-tick.C:
+		}
+	}
 }
 
 func (ss *session) Subscribe(mailbox string) error {

@@ -49,7 +49,15 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		}
 		want = append(want, string(f))
 	}
+	// Look first: a message another writer moved or deleted is then
+	// known gone, and passed by, rather than flagged where it went.
+	if err := ss.sel.load(ss.s.base, ss.s.opts.DB); err != nil {
+		return ss.local("read folder changes", err)
+	}
 	return ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+		if ss.sel.isGone(m) {
+			return nil // left the folder: nothing to flag here (RFC 9051 6.4.6)
+		}
 		var add, remove []string
 		switch flags.Op {
 		case imap.StoreFlagsAdd:
@@ -87,7 +95,11 @@ func (ss *session) flag(seq uint32, m store.MailMessage, add, remove []string) (
 	if err != nil {
 		return m, ss.local("read message", err)
 	}
-	ss.sel.msgs[seq-1] = fresh
+	if fresh.FolderID != ss.sel.folder.ID || fresh.Deleted {
+		// Moved or deleted meanwhile: the next poll reports it gone.
+		return m, nil
+	}
+	ss.sel.update(fresh)
 	return fresh, nil
 }
 
