@@ -95,6 +95,9 @@ func (e *IMAPExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		if err := decode(row.Payload, &p); err != nil {
 			return nil, err
 		}
+		if p.Message != 0 {
+			return e.appendLocal(ctx, row, p)
+		}
 		return nil, e.appendCopy(ctx, row, p)
 	}
 	return nil, hsync.Errorf(hsync.Permanent, "outbox", fmt.Errorf("kind %q is not an IMAP action", row.Kind))
