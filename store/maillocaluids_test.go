@@ -141,6 +141,7 @@ func TestMigration12NumbersExistingMessagesByArrival(t *testing.T) {
 	}
 	// Back to schema 11: what an older holdover left.
 	for _, q := range []string{
+		`DROP INDEX mail_messages_local_only`, // migration 0013
 		`DROP TRIGGER mail_folders_local_uidvalidity`, `DROP TRIGGER mail_messages_local_uid_insert`, `DROP TRIGGER mail_messages_local_uid_move`,
 		`DROP INDEX mail_messages_local_uid`, `ALTER TABLE mail_messages DROP COLUMN local_uid`,
 		`ALTER TABLE mail_folders DROP COLUMN local_uidvalidity`, `ALTER TABLE mail_folders DROP COLUMN local_uidnext`,
