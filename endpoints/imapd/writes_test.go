@@ -171,6 +171,12 @@ func TestWritesAreLocalChangesThatReachTheProviderOnce(t *testing.T) {
 		if got := rawCommand(t, addr, fmt.Sprintf("APPEND Archive {%d}", imapd.AppendLimit+1)); !strings.HasPrefix(got, "NO [TOOBIG]") {
 			t.Errorf("APPEND over the limit: %q, want NO [TOOBIG] before the literal is sent", got)
 		}
+		// A non-synchronizing literal (LITERAL+) is on its way already:
+		// the NO comes first, then that session ends (RFC 7888 allows it),
+		// never reading the message into memory.
+		if got := rawCommand(t, addr, fmt.Sprintf("APPEND Archive {%d+}\r\nFrom: a@x\r\n\r\nbody", imapd.AppendLimit+1)); !strings.HasPrefix(got, "NO [TOOBIG]") {
+			t.Errorf("non-synchronizing APPEND over the limit: %q, want NO [TOOBIG]", got)
+		}
 		if err := c.Create("New", nil).Wait(); responseCode(err) != imap.ResponseCodeCannot || !strings.Contains(err.Error(), "provider") {
 			t.Errorf("CREATE: %v", err)
 		}
