@@ -63,6 +63,15 @@ func (ss *session) writer() (Writer, error) {
 	return w, nil
 }
 
+// gone reports whether a message of the session's view has left the
+// store or been deleted since (by another session, the CLI, or a sync
+// pass): a write on it is skipped, as a STORE on an expunged UID is,
+// instead of failing the command.
+func (ss *session) gone(id int64) bool {
+	m, err := ss.s.opts.DB.MailMessageByID(ss.s.base, id)
+	return errors.Is(err, store.ErrNotFound) || err == nil && m.Deleted
+}
+
 // target is a destination folder of COPY, MOVE or APPEND; one that is not
 // mirrored gets NO [TRYCREATE], as RFC 9051 asks.
 func (ss *session) target(name string) (store.MailFolder, error) {
@@ -127,6 +136,9 @@ func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error)
 	data := &imap.CopyData{UIDValidity: f.LocalUIDValidity}
 	err = ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
 		id, err := wr.Copy(ss.s.base, m.ID, f.Name)
+		if err != nil && ss.gone(m.ID) {
+			return nil
+		}
 		if err != nil {
 			return ss.local("copy message", err)
 		}
@@ -171,6 +183,9 @@ func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest strin
 	var moved []uint32
 	moveErr := ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
 		if _, err := wr.Move(ss.s.base, m.ID, f.Name); err != nil {
+			if ss.gone(m.ID) {
+				return nil
+			}
 			return ss.local("move message", err)
 		}
 		n, err := ss.s.opts.DB.MailMessageByID(ss.s.base, m.ID)
@@ -212,7 +227,7 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 		if !hasFlag(m.Flags, imap.FlagDeleted) {
 			return nil
 		}
-		if _, err := wr.Expunge(ss.s.base, m.ID); err != nil && !errors.Is(err, ss.s.noChange()) {
+		if _, err := wr.Expunge(ss.s.base, m.ID); err != nil && !errors.Is(err, ss.s.noChange()) && !ss.gone(m.ID) {
 			return ss.local("expunge message", err)
 		}
 		gone = append(gone, seq)

@@ -283,3 +283,36 @@ func rawCommand(t *testing.T, addr, cmd string) string {
 	fmt.Fprintf(conn, "b %s\r\n", cmd)
 	return tagged("b")
 }
+
+// Another session expunged a message this one still shows (its view is
+// a snapshot): a MOVE, COPY or EXPUNGE of it is skipped, not an error.
+func TestWritesOnAMessageAnotherSessionExpungedAreSkipped(t *testing.T) {
+	m := newMirror(t)
+	m.appendMsg(t, "INBOX", message("one@x", "first", "hello one"), t0)
+	m.appendMsg(t, "INBOX", message("two@x", "second", "hello two"), t0)
+	m.sync(t)
+	addr := startWriter(t, m)
+	a, b := login(t, addr), login(t, addr)
+	for _, c := range []*imapclient.Client{a, b} {
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UIDExpunge(imap.UIDSetNum(1)).Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Copy(imap.UIDSetNum(1), "Archive").Wait(); err != nil {
+		t.Errorf("COPY of a message expunged elsewhere: %v", err)
+	}
+	data, err := b.Move(imap.UIDSetNum(1, 2), "Archive").Wait()
+	if err != nil {
+		t.Fatalf("MOVE of one message expunged elsewhere and one not: %v", err)
+	}
+	if data.SourceUIDs.String() != "2" {
+		t.Errorf("COPYUID source %v, want 2 only", data.SourceUIDs)
+	}
+	sameCounts(t, "holdover", counts(t, b, "INBOX", "Archive"), map[string]map[string]int{"INBOX": {}, "Archive": {"two@x": 1}})
+}
