@@ -102,6 +102,9 @@ func (ss *session) Append(mailbox string, r imap.LiteralReader, options *imap.Ap
 	if r.Size() > AppendLimit {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 	}
+	if r.Size() == 0 {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "An empty message is not a message"}
+	}
 	var flags []string
 	for _, fl := range options.Flags {
 		if !strings.EqualFold(string(fl), `\Recent`) {

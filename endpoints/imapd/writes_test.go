@@ -177,6 +177,11 @@ func TestWritesAreLocalChangesThatReachTheProviderOnce(t *testing.T) {
 		if got := rawCommand(t, addr, fmt.Sprintf("APPEND Archive {%d+}\r\nFrom: a@x\r\n\r\nbody", imapd.AppendLimit+1)); !strings.HasPrefix(got, "NO [TOOBIG]") {
 			t.Errorf("non-synchronizing APPEND over the limit: %q, want NO [TOOBIG]", got)
 		}
+		cmd = c.Append("Archive", 0, nil)
+		cmd.Close()
+		if _, err := cmd.Wait(); responseCode(err) != imap.ResponseCodeCannot {
+			t.Errorf("APPEND of nothing: %v", err)
+		}
 		if err := c.Create("New", nil).Wait(); responseCode(err) != imap.ResponseCodeCannot || !strings.Contains(err.Error(), "provider") {
 			t.Errorf("CREATE: %v", err)
 		}
@@ -282,6 +287,33 @@ func rawCommand(t *testing.T, addr, cmd string) string {
 	}
 	fmt.Fprintf(conn, "b %s\r\n", cmd)
 	return tagged("b")
+}
+
+// CLOSE expunges the \Deleted messages silently, as RFC 9051 asks; after
+// EXAMINE it expunges nothing.
+func TestCloseExpungesDeletedMessagesUnlessExamined(t *testing.T) {
+	m := newMirror(t)
+	m.appendMsg(t, "INBOX", message("one@x", "first", "hello one"), t0, imap.FlagDeleted)
+	m.appendMsg(t, "INBOX", message("two@x", "second", "hello two"), t0)
+	m.sync(t)
+	c := login(t, startWriter(t, m))
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UnselectAndExpunge().Wait(); err != nil {
+		t.Fatalf("CLOSE after EXAMINE: %v", err)
+	}
+	sameCounts(t, "after CLOSE of EXAMINE", counts(t, c, "INBOX"), map[string]map[string]int{"INBOX": {"one@x": 1, "two@x": 1}})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UnselectAndExpunge().Wait(); err != nil {
+		t.Fatalf("CLOSE: %v", err)
+	}
+	want := map[string]map[string]int{"INBOX": {"two@x": 1}}
+	sameCounts(t, "after CLOSE", counts(t, c, "INBOX"), want)
+	m.replay(t)
+	sameCounts(t, "Dovecot", counts(t, m.c, "INBOX"), want)
 }
 
 // Another session expunged a message this one still shows (its view is
