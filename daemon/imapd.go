@@ -7,8 +7,9 @@ import (
 )
 
 // newIMAPEndpoint is the local IMAP endpoint (listen.imap), through which
-// mail apps read the mirror of an account configured with mail.local and
-// mail.imap. Its sessions only read, so a retired server closes at once.
+// mail apps read and change the mirror of an account configured with
+// mail.local and mail.imap. A retired server closes at once: a write it
+// cuts short is rolled back, and its client never got the OK.
 func newIMAPEndpoint() *localEndpoint {
 	return &localEndpoint{key: "listen.imap", what: "IMAP endpoint",
 		retire: func(srv localServer) { srv.(*imapd.Server).Close() }}

@@ -110,9 +110,11 @@ func (tx *Tx) MailMessageTx(ctx context.Context, id int64) (MailMessage, error) 
 // RevertMailLocal shows a message where the server has it again: a local
 // move or delete that could not be applied (the message was moved or
 // deleted there meanwhile) is undone in the local view, so the next sync
-// pass settles the row by what the server lists.
+// pass settles the row by what the server lists. A local-only message
+// (migration 0013) has no place on the server to go back to: it stays
+// where the user put it.
 func (tx *Tx) RevertMailLocal(ctx context.Context, id int64) error {
-	if _, err := tx.exec(ctx, `UPDATE mail_messages SET folder_id = remote_folder_id, uid = remote_uid, deleted = 0 WHERE id = ?`, id); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE mail_messages SET folder_id = remote_folder_id, uid = remote_uid, deleted = 0 WHERE id = ? AND remote_folder_id IS NOT NULL`, id); err != nil {
 		return fmt.Errorf("revert message %d: %w", id, err)
 	}
 	return nil

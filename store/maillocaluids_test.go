@@ -142,6 +142,7 @@ func TestMigration12NumbersExistingMessagesByArrival(t *testing.T) {
 	// Back to schema 11: what an older holdover left (0015 first: its
 	// triggers name 0012's columns).
 	for _, q := range []string{
+		`DROP INDEX mail_messages_local_only`, // migration 0013
 		`DROP TRIGGER mail_messages_local_modseq_update`, `DROP TRIGGER mail_messages_local_uid_insert`,
 		`DROP TRIGGER mail_messages_local_modseq_delete`, `DROP TRIGGER mail_messages_local_uid_undelete`,
 		`DROP INDEX mail_messages_local_modseq`, `ALTER TABLE mail_messages DROP COLUMN local_modseq`,

@@ -4,9 +4,10 @@
 // WebDAV servers and an OAuth2 identity provider that IMAP and SMTP sign
 // in with, the real daemon against them, then scripts an outage: the
 // provider and its sign-in go away, the user keeps reading, flagging,
-// moving and sending (a mail app through holdover's SMTP endpoint, a cron
-// job through `holdover sendmail`), and when the provider is back the
-// sign-in is renewed and every change reaches it once.
+// moving and sending (mail apps through holdover's IMAP and SMTP
+// endpoints, a cron job through `holdover sendmail`), and when the
+// provider is back the sign-in is renewed and every change reaches it
+// once.
 //
 // Every capability joins the story: its embedded provider, and a step
 // done during the outage, checked on the provider afterwards.
@@ -171,6 +172,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("  a mail app sent \"Status report\" through holdover's SMTP endpoint (%s): 250, stored before the reply", d.local)
+	if err := d.moveThroughIMAPEndpoint(); err != nil {
+		return err
+	}
 	if err := d.cronReport(ctx); err != nil {
 		return err
 	}
@@ -221,6 +225,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d.say("The provider now has %q read and flagged, and %q in Archive.", msgs[0].Subject, msgs[1].Subject)
+	if err := d.imap.checkAppMove(); err != nil {
+		return err
+	}
+	d.say("The provider has <%s>, moved by the mail app through holdover, in Archive (once).", appMoved)
 	if err := d.cal.check(plannedSummary, renamedSummary); err != nil {
 		return err
 	}

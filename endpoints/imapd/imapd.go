@@ -38,12 +38,28 @@
 //     writer has no MODSEQ item, SELECT writes no HIGHESTMODSEQ), and
 //     adding it would mean forking the server's parser. The per-message
 //     local_modseq of migration 0015 is the counter they would use.
-//   - The only write is STORE (and the \Seen that a FETCH of BODY[]
-//     implies), made through Options.Flagger: the flags and their outbox
-//     row are committed before the client's OK, exactly as `holdover mail
-//     flag` does. Without a Flagger, or on EXAMINE, folders are
-//     read-only. The other writes (COPY, MOVE, EXPUNGE, APPEND, CREATE,
-//     DELETE, RENAME) are refused with NO [CANNOT].
+//   - Every write is a local change through sync/outbox's local-change
+//     API (Options.Flagger, and Writer when it implements it), exactly as
+//     the CLI's: the change and its outbox row are committed in one
+//     transaction before the client's OK, one message at a time (a
+//     failure after some messages answers NO, and those before it stay
+//     done and are reported). STORE (and the \Seen that a FETCH of
+//     BODY[] implies) queues a flag delta; MOVE a move; EXPUNGE a delete
+//     for good (IMAP semantics: no move to Trash, the mail app does that
+//     itself first); APPEND and COPY a local-only message (body in the
+//     store, a local UID at once, APPENDUID/COPYUID answered) and its
+//     mail.append, whose replay binds the provider's copy to that same
+//     row, so it is never shown twice nor downloaded, and its local UID
+//     never changes. An APPEND over AppendLimit is refused with NO
+//     [TOOBIG] from its announced size, before any of it is read; one
+//     under it is streamed to the outbox's spool, never held in memory.
+//     Without a Flagger, or on EXAMINE, folders are read-only (COPY from
+//     them still works); without a Writer only STORE writes. CREATE,
+//     DELETE and RENAME are refused with NO [CANNOT]: folders are the
+//     provider's, the mirror follows its list.
+//   - A session's own MOVE and EXPUNGE remove the messages from its view
+//     as they answer (EXPUNGE responses, highest number first, so each is
+//     valid when read), so its next look does not report them again.
 //   - Bodies are streamed from the store (store.OpenMailBody), one chunk
 //     in memory at a time, for BODY[] and RFC822; a section or a header
 //     is read from the same stream, never from the provider. SEARCH BODY
@@ -120,8 +136,10 @@ type Options struct {
 	Auth Authenticator
 	// Flagger, when set, makes STORE (and the \Seen a FETCH of BODY[]
 	// sets) local changes through the outbox; nil keeps every folder
-	// read-only. NoChange is the error it returns for a change that
-	// changes nothing (outbox.ErrNoChange).
+	// read-only. When it also implements Writer (outbox.Local does),
+	// MOVE, COPY, EXPUNGE and APPEND are local changes too. NoChange is
+	// the error it returns for a change that changes nothing
+	// (outbox.ErrNoChange).
 	Flagger  Flagger
 	NoChange error
 	// TLSConfig, when set, offers STARTTLS.
@@ -174,10 +192,12 @@ func New(opts Options) *Server {
 	return s
 }
 
-// caps are what this slice implements. IMAP4rev2 is not offered: it
-// makes MOVE, UIDPLUS and ESEARCH mandatory.
+// caps are what this endpoint implements. IMAP4rev2 is not offered: it
+// makes ESEARCH mandatory.
 var caps = imap.CapSet{
 	imap.CapIMAP4rev1:   {},
+	imap.CapMove:        {},
+	imap.CapUIDPlus:     {},
 	imap.CapNamespace:   {},
 	imap.CapSpecialUse:  {},
 	imap.CapListStatus:  {},

@@ -287,14 +287,3 @@ func (ss *session) Subscribe(mailbox string) error {
 }
 
 func (ss *session) Unsubscribe(mailbox string) error { return errNotYet }
-
-// Writes: not in this slice.
-
-func (ss *session) Create(string, *imap.CreateOptions) error         { return errNotYet }
-func (ss *session) Delete(string) error                              { return errNotYet }
-func (ss *session) Rename(string, string, *imap.RenameOptions) error { return errNotYet }
-func (ss *session) Append(string, imap.LiteralReader, *imap.AppendOptions) (*imap.AppendData, error) {
-	return nil, errNotYet
-}
-func (ss *session) Expunge(*imapserver.ExpungeWriter, *imap.UIDSet) error { return errNotYet }
-func (ss *session) Copy(imap.NumSet, string) (*imap.CopyData, error)      { return nil, errNotYet }

@@ -14,6 +14,13 @@
 //   - A message row is never deleted because of a failure, only because
 //     the server no longer lists its UID (or, after a UIDVALIDITY change,
 //     no longer has a message with its identity).
+//   - A message put in a folder locally (an APPEND or COPY through the
+//     local IMAP endpoint) is a row with no remote location until its
+//     queued append is replayed: the engine, which compares the server
+//     with remote locations only, neither lists nor deletes it, and a new
+//     server message with its Message-ID and size in its folder is bound
+//     to it (store.Tx.BindLocalMailMessage) instead of becoming a second
+//     row: the replay's copy, met before the replay recorded it.
 //   - An unchanged account costs one round trip, whatever its folder
 //     count: the listing asks for every folder's status (LIST-STATUS), or
 //     STATUS commands for all folders are sent together, and a folder is

@@ -429,6 +429,10 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 	err := e.opts.DB.Write(ctx, func(tx *store.Tx) error {
 		maxUID, stored = 0, 0
 		var index []*pending // new bodies, indexed after the rest (see store.Tx.IndexMailBody)
+		localOnly, err := tx.HasLocalOnlyMail(ctx, f.ID)
+		if err != nil {
+			return err
+		}
 		for _, p := range batch {
 			m := p.meta
 			bodyID := p.bodyID
@@ -452,11 +456,23 @@ func (d *download) commit(ctx context.Context, batch []*pending, spool spoolFile
 				bodyID = id
 				index = append(index, p)
 			}
-			_, err := tx.InsertMailMessage(ctx, store.MailMessage{
-				FolderID: f.ID, UID: m.UID, BodyID: bodyID, MessageID: m.MessageID, Size: m.Size,
-				InternalDate: m.InternalDate, Date: m.Date, Flags: m.Flags, ModSeq: m.ModSeq,
-				Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc,
-			})
+			// A message a local app appended (or copied) is already shown
+			// in this folder with its own local UID: the server's copy is
+			// that row, not a new one (see migration 0013).
+			var bound bool
+			var err error
+			if localOnly {
+				if bound, err = tx.BindLocalMailMessage(ctx, f.ID, m.UID, m.MessageID, m.Size); err != nil {
+					return err
+				}
+			}
+			if !bound {
+				_, err = tx.InsertMailMessage(ctx, store.MailMessage{
+					FolderID: f.ID, UID: m.UID, BodyID: bodyID, MessageID: m.MessageID, Size: m.Size,
+					InternalDate: m.InternalDate, Date: m.Date, Flags: m.Flags, ModSeq: m.ModSeq,
+					Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc,
+				})
+			}
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,28 @@
 //     re-applied (deltas are idempotent).
 //   - The Message-ID of a message to send is fixed at enqueue (added when
 //     missing), so a replay is recognisable on the server.
+//   - A message put in a folder locally (Append: an IMAP APPEND; Copy: an
+//     IMAP COPY) is a local-only row (no remote location; migration 0013)
+//     shown at once with its body in the store and a local UID, and a
+//     mail.append on its key ("mail:<row id>"), so the flags, moves and
+//     deletes made on it afterwards replay after it. The replay uploads
+//     the stored body with the row's flags as they are then, and binds
+//     the server's copy to that same row (APPENDUID, else a search by
+//     Message-ID): the row keeps its id and local UID, and a sync pass
+//     sees a message it has. A pass that meets the copy first (the
+//     replay's outcome not recorded yet) binds it by Message-ID and size
+//     instead of adding a row, and the retried append then finds the row
+//     bound, or the copy in the folder, and appends nothing. Only a
+//     message with neither a Message-ID nor APPENDUID can come back as a
+//     second row. COPY is replayed as such an append of the stored body,
+//     not as UID COPY: it needs nothing the source may still be waiting
+//     for (its own append or move), costs no download, and shares one
+//     replay path with APPEND; the price is an upload the server could
+//     have saved. Append spools the client's bytes to SpoolDir before the
+//     transaction and refuses more than AppendLimit.
+//   - Expunge removes a message for good (IMAP EXPUNGE: mail.delete with
+//     no Trash, replayed as \Deleted + UID EXPUNGE); Delete (the CLI)
+//     moves to Trash unless the message is in Trash already.
 //   - Replays are conditional where the protocol allows: flags are sent as
 //     +FLAGS/-FLAGS deltas (concurrent changes merge), a move of a message
 //     the server no longer has ends as a conflict, a folder that vanished

@@ -95,6 +95,9 @@ func (e *IMAPExecutor) Execute(ctx context.Context, row store.OutboxRow) (func(*
 		if err := decode(row.Payload, &p); err != nil {
 			return nil, err
 		}
+		if p.Message != 0 {
+			return e.appendLocal(ctx, row, p)
+		}
 		return nil, e.appendCopy(ctx, row, p)
 	}
 	return nil, hsync.Errorf(hsync.Permanent, "outbox", fmt.Errorf("kind %q is not an IMAP action", row.Kind))
@@ -196,7 +199,10 @@ func (e *IMAPExecutor) expunge(ctx context.Context, id int64) (func(*store.Tx) e
 	m, err := e.locate(ctx, id)
 	if err != nil {
 		if hsync.KindOf(err) == hsync.Conflict {
-			return nil, nil // already gone everywhere: the deletion is done
+			// Already gone from the server (or never bound there: a
+			// local-only message whose append left no trace): the
+			// deletion is done, and the hidden row goes too.
+			return func(tx *store.Tx) error { return tx.DeleteMailMessagesByID(ctx, []int64{id}) }, nil
 		}
 		return nil, err
 	}

@@ -58,8 +58,12 @@ type SendPayload struct {
 	Size      int64          `json:"size"`
 }
 
-// AppendPayload stores a copy of a body in a folder (the Sent copy).
+// AppendPayload stores a copy of a body in a folder: the Sent copy of a
+// sent message, or a message a mail app appended or copied through the
+// local IMAP endpoint (Message: its local-only row, which the replay
+// binds to the server's copy; its flags are the row's when replayed).
 type AppendPayload struct {
+	Message   int64    `json:"message,omitempty"`
 	Folder    string   `json:"folder"`
 	Flags     []string `json:"flags,omitempty"`
 	MessageID string   `json:"message_id"`
