@@ -125,6 +125,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, principalPath(accountOf(r.Context())), http.StatusMovedPermanently)
 		return
 	}
+	if r.Method == "MKCOL" || r.Method == "MKCALENDAR" {
+		http.Error(w, "Calendars are created at the provider; holdover mirrors them (and a calendar holds no collections)", http.StatusForbidden)
+		return
+	}
 	t, err := s.resolve(r, r.URL.Path)
 	if errors.Is(err, errNotHere) {
 		http.Error(w, "Not found", http.StatusNotFound)
