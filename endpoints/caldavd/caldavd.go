@@ -258,3 +258,21 @@ func (s *Server) challenge(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="holdover", charset="UTF-8"`)
 	http.Error(w, "Log in with the account's local login", http.StatusUnauthorized)
 }
+
+// Shutdown stops accepting and waits, until ctx ends, for the requests
+// in progress to be answered; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	var err error
+	if srv != nil {
+		err = srv.Shutdown(ctx)
+	}
+	s.cancel()
+	if srv != nil && err != nil {
+		srv.Close()
+	}
+	return err
+}

@@ -12,11 +12,11 @@ import (
 )
 
 type syncCollectionBody struct {
-	XMLName   xml.Name  `xml:"DAV: sync-collection"`
-	SyncToken string    `xml:"DAV: sync-token"`
+	XMLName   xml.Name `xml:"DAV: sync-collection"`
+	SyncToken string   `xml:"DAV: sync-token"`
 	// sync-level is not read: a calendar holds no collections, so 1 and
 	// infinite answer the same.
-	Prop      *anyNames `xml:"DAV: prop"`
+	Prop *anyNames `xml:"DAV: prop"`
 }
 
 // syncCollection answers RFC 6578's REPORT on a calendar: what changed

@@ -28,7 +28,7 @@ const (
 
 var prefixes = map[string]string{nsDAV: "d", nsCalDAV: "c", nsCS: "cs", nsICal: "ic"}
 
-func dav(local string) xml.Name    { return xml.Name{Space: nsDAV, Local: local} }
+func dav(local string) xml.Name     { return xml.Name{Space: nsDAV, Local: local} }
 func caldavN(local string) xml.Name { return xml.Name{Space: nsCalDAV, Local: local} }
 
 // element renders <name>inner</name> (inner already escaped).
