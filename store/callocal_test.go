@@ -92,3 +92,34 @@ func TestLocalChangeCountsFollowTheLocalViewOnly(t *testing.T) {
 		t.Fatalf("new calendar starts at %d, at or below %d", base2, now)
 	}
 }
+
+// A deletion queued while the object's PUT was in flight must survive the
+// PUT's outcome: the data is unchanged (a deletion does not touch it),
+// which used to read as "synced" and showed the event again, so its
+// queued DELETE found nothing to do.
+func TestAPutsOutcomeKeepsADeletionQueuedMeanwhile(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	db.EnsureAccounts(ctx, []string{"work"})
+	var id int64
+	err := db.Write(ctx, func(tx *Tx) error {
+		cal, err := tx.UpsertCalendar(ctx, Calendar{Account: "work", Href: "/u/work/", Name: "Work"})
+		if err != nil {
+			return err
+		}
+		if id, err = tx.InsertLocalObject(ctx, cal, "/u/work/n.ics", []byte("N"), CalFields{UID: "n"}); err != nil {
+			return err
+		}
+		if err := tx.MarkCalDeleted(ctx, id); err != nil { // while the PUT is in flight
+			return err
+		}
+		return tx.SetCalSynced(ctx, id, `"e1"`, []byte("N"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := db.CalObjectByID(ctx, id)
+	if err != nil || o.LocalState != CalDeleted || o.ETag != `"e1"` {
+		t.Fatalf("after the PUT's outcome: state %q, etag %q, %v; want still deleted, with the new ETag for the DELETE", o.LocalState, o.ETag, err)
+	}
+}

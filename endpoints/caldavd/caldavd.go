@@ -29,9 +29,8 @@
 //     here, in the writing transaction.
 //   - Request bodies are limited (Options.MaxBody); data that is not one
 //     readable iCalendar object with a UID is refused with 400 or 415 and
-//     a sentence saying why; nothing a client sends can crash a handler
-//     (a panic is recovered into a 500 by net/http's per-request
-//     recovery and logged).
+//     a sentence saying why; nothing a client sends can take the server
+//     down (a handler's panic is recovered into a 500 and logged).
 //   - The password may cross in plaintext only on a loopback listener;
 //     on any other address the endpoint serves only over TLS
 //     (Options.TLSConfig), and without TLS refuses every login (the mail
@@ -50,6 +49,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -250,6 +250,15 @@ func (s *Server) handler(secure bool) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("CalDAV endpoint: panic serving a request", "account", account, "method", r.Method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				http.Error(w, "Internal error", http.StatusInternalServerError)
+			}
+		}()
 		s.route(w, r)
 	})
 }

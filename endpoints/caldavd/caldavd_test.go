@@ -2,11 +2,16 @@ package caldavd_test
 
 import (
 	"context"
+	"encoding/xml"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdover/holdover/store"
+	"github.com/holdover/holdover/sync/calsync"
 )
 
 func TestALoginIsRequiredAndAWrongOneRefused(t *testing.T) {
@@ -233,5 +238,74 @@ func TestDuringAnOutageWritesAreAcceptedAndReplayedOnceAfter(t *testing.T) {
 	}
 	if resp, _ := do(t, "GET", cal+"outage.ics", ""); resp.Header.Get("ETag") != etag {
 		t.Fatalf("ETag moved with the replay: %q → %q", etag, resp.Header.Get("ETag"))
+	}
+}
+
+// Two apps editing the same version at once: the precondition is checked
+// in the writing transaction, so exactly one wins and the others get 412.
+func TestConcurrentEditsOfOneVersionLetExactlyOneWin(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, "work", 1)
+	e.sync(t)
+	cal := e.calendarURL(t, "work")
+	resp, _ := do(t, "GET", cal+"work-0@test.ics", "")
+	etag := resp.Header.Get("ETag")
+	const n = 8
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			body := string(event("work-0@test", fmt.Sprintf("edit %d", i), day))
+			req, _ := http.NewRequest("PUT", cal+"work-0@test.ics", strings.NewReader(body))
+			req.SetBasicAuth(localUser, localPass)
+			req.Header.Set("Content-Type", "text/calendar")
+			req.Header.Set("If-Match", etag)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	got := map[int]int{}
+	for i := 0; i < n; i++ {
+		got[<-codes]++
+	}
+	if got[http.StatusNoContent] != 1 || got[http.StatusPreconditionFailed] != n-1 {
+		t.Fatalf("status codes %v, want one 204 and %d 412", got, n-1)
+	}
+}
+
+// An object the provider sent that cannot be parsed is kept raw by the
+// mirror; the endpoint serves it byte for byte and lists it, and a
+// calendar-query (which must parse) leaves it out instead of failing.
+func TestAnUnreadableObjectIsServedRawAndSkippedByQueries(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, "work", 1)
+	e.sync(t)
+	cals, _ := e.db.Calendars(context.Background(), account)
+	junk := []byte("BEGIN:VCALENDAR\r\nthis is not \x00 iCalendar <&>\r\n")
+	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.StoreServerObject(context.Background(), cals[0].ID, cals[0].Href+"junk.ics", `"x"`, junk, calsync.Fields(junk))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal := e.calendarURL(t, "work")
+	if resp, body := do(t, "GET", cal+"junk.ics", ""); resp.StatusCode != 200 || body != string(junk) {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	resp, body := do(t, "PROPFIND", cal, `<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><c:calendar-data xmlns:c="urn:ietf:params:xml:ns:caldav"/></d:prop></d:propfind>`, "Depth", "1", "Content-Type", "application/xml")
+	if resp.StatusCode != http.StatusMultiStatus || !strings.Contains(body, "junk.ics") || !strings.Contains(body, "this is not \uFFFD iCalendar &lt;&amp;&gt;") {
+		t.Fatalf("PROPFIND: %d %s", resp.StatusCode, body)
+	}
+	if err := xml.Unmarshal([]byte(body), new(struct{})); err != nil {
+		t.Fatalf("PROPFIND answer is not XML: %v", err)
+	}
+	resp, body = do(t, "REPORT", cal, `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"/></c:comp-filter></c:filter></c:calendar-query>`, "Content-Type", "application/xml")
+	if resp.StatusCode != http.StatusMultiStatus || strings.Contains(body, "junk.ics") || !strings.Contains(body, "work-0@test.ics") {
+		t.Fatalf("calendar-query: %d %s", resp.StatusCode, body)
 	}
 }

@@ -291,7 +291,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t target) {
 		s.fail(w, r, "store event", err)
 		return
 	}
-	s.log.Info("event stored by a CalDAV client", "account", t.account, "calendar", t.cal.ID, "created", created)
+	s.log.Debug("event stored by a CalDAV client", "account", t.account, "calendar", t.cal.ID, "created", created)
 	w.Header().Set("ETag", quoted(etag))
 	if created {
 		w.WriteHeader(http.StatusCreated)
@@ -322,6 +322,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target) {
 		s.fail(w, r, "delete event", err)
 		return
 	}
-	s.log.Info("event deleted by a CalDAV client", "account", t.account, "calendar", t.cal.ID)
+	s.log.Debug("event deleted by a CalDAV client", "account", t.account, "calendar", t.cal.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
