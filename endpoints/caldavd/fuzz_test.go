@@ -22,7 +22,9 @@ func FuzzEscapeIsAlwaysXML(f *testing.F) {
 		if err := xml.Unmarshal([]byte(doc), &v); err != nil {
 			t.Fatalf("escape(%q) is not XML: %v\n%s", s, err, doc)
 		}
-		if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF }) {
+		if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF
+		}) {
 			if v.Text != s {
 				t.Fatalf("escape(%q) reads back as %q", s, v.Text)
 			}
