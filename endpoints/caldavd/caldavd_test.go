@@ -69,7 +69,6 @@ func TestDiscoveryFindsThePrincipalTheHomeAndTheMirroredCalendars(t *testing.T) 
 	}
 }
 
-var etagRE = regexp.MustCompile(`<d:getetag>&quot;(\d+)&quot;</d:getetag>`)
 var tokenRE = regexp.MustCompile(`<d:sync-token>([^<]+)</d:sync-token>`)
 
 func syncReport(t *testing.T, cal, token string) (string, string) {

@@ -213,23 +213,17 @@ func matches(list, etag string) bool {
 	return false
 }
 
-// precondition reads a write's If-Match / If-None-Match. A list in
-// If-Match holds when any of its tags is the current one; the first
-// local-looking tag is the one checked (a client only ever has one).
+// precondition reads a write's If-Match / If-None-Match. Of a list in
+// If-Match only the first tag is checked: a client only ever has one
+// version of an object.
 func precondition(r *http.Request) calsync.Precondition {
 	var p calsync.Precondition
 	if im := strings.TrimSpace(r.Header.Get("If-Match")); im != "" {
-		for _, e := range strings.Split(im, ",") {
-			e = strings.TrimPrefix(strings.TrimSpace(e), "W/")
-			if e == "*" {
-				p.IfMatch = "*"
-				break
-			}
-			p.IfMatch = strings.Trim(e, `"`)
-			if p.IfMatch == "" {
-				p.IfMatch = "\x00" // an empty tag matches nothing
-			}
-			break
+		first, _, _ := strings.Cut(im, ",")
+		first = strings.TrimPrefix(strings.TrimSpace(first), "W/")
+		p.IfMatch = strings.Trim(first, `"`)
+		if first != "*" && p.IfMatch == "" || p.IfMatch == "*" && first != "*" {
+			p.IfMatch = "\x00" // an empty (or quoted "*") tag matches nothing
 		}
 	}
 	if inm := strings.TrimSpace(r.Header.Get("If-None-Match")); inm == "*" {
