@@ -2,14 +2,19 @@ package caldavd_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/holdover/holdover/endpoints/caldavd"
+	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
 )
@@ -307,4 +312,67 @@ func TestAnUnreadableObjectIsServedRawAndSkippedByQueries(t *testing.T) {
 	if resp.StatusCode != http.StatusMultiStatus || strings.Contains(body, "junk.ics") || !strings.Contains(body, "work-0@test.ics") {
 		t.Fatalf("calendar-query: %d %s", resp.StatusCode, body)
 	}
+}
+
+// On an address other than loopback, without TLS, the password would
+// cross the network in clear text: every login is refused, the right
+// password included.
+func TestAListenerOffLoopbackWithoutTLSRefusesEveryLogin(t *testing.T) {
+	ln, db := offLoopback(t)
+	srv := caldavd.New(caldavd.Options{DB: db, Auth: caldavd.StaticAuth(map[string]caldavd.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
+	go srv.Serve(ln)
+	defer srv.Close()
+	resp, body := do(t, "PROPFIND", "http://"+ln.Addr().String()+"/work/", "")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "clear text") {
+		t.Fatalf("the right password off loopback without TLS: %d %s", resp.StatusCode, body)
+	}
+}
+
+// With a certificate the same listener serves HTTPS, and the login works.
+func TestAListenerOffLoopbackWithTLSServesLogins(t *testing.T) {
+	ln, db := offLoopback(t)
+	cert, pool := testenv.SelfSigned(t)
+	srv := caldavd.New(caldavd.Options{DB: db, TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}},
+		Auth: caldavd.StaticAuth(map[string]caldavd.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
+	go srv.Serve(ln)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	req, _ := http.NewRequest("PROPFIND", "https://"+ln.Addr().String()+"/work/calendars/", nil)
+	req.SetBasicAuth(localUser, localPass)
+	req.Header.Set("Depth", "1")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("PROPFIND over TLS: %d", resp.StatusCode)
+	}
+}
+
+// offLoopback listens on an address of this machine other than loopback
+// (the test is skipped where there is none) and opens an empty store.
+func offLoopback(t *testing.T) (net.Listener, *store.DB) {
+	t.Helper()
+	var ip net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("this machine has no address other than loopback")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return ln, db
 }
