@@ -42,8 +42,8 @@ func run(t *testing.T, dir string, stdin string, name string, args ...string) st
 }
 
 // python3-caldav, a client written against other servers, discovers the
-// mirrored calendars from the base URL and reads their events (a
-// calendar-query through go-webdav).
+// mirrored calendars from the base URL, reads their events (a
+// calendar-query through go-webdav) and syncs by sync-token.
 func TestPythonCaldavDiscoversTheCalendarsAndReadsTheirEvents(t *testing.T) {
 	py := tool(t, "/usr/bin/python3", "python3")
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/caldav"); err != nil {
@@ -59,13 +59,21 @@ func TestPythonCaldavDiscoversTheCalendarsAndReadsTheirEvents(t *testing.T) {
 	script := `
 import sys, caldav
 client = caldav.DAVClient(url=sys.argv[1], username=sys.argv[2], password=sys.argv[3])
-for cal in sorted(client.principal().calendars(), key=lambda c: c.name):
+cals = sorted(client.principal().calendars(), key=lambda c: c.name)
+for cal in cals:
     print("calendar", cal.name, len(cal.events()))
+# RFC 6578: the first listing gives a token; after one more event, the
+# token names only that one.
+work = cals[1]
+first = work.objects_by_sync_token(load_objects=False)
+work.save_event("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//py//EN\r\nBEGIN:VEVENT\r\nUID:py@test\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nSUMMARY:from python\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+later = work.objects_by_sync_token(sync_token=first.sync_token, load_objects=True)
+print("changed", len(list(later.objects)), [o.data.count("from python") for o in later.objects])
 `
 	out := run(t, t.TempDir(), "", py, "-c", script, e.url+"/", localUser, localPass)
 	// The names are the provider's (Radicale's, without a displayname:
 	// the collection path).
-	if !regexp.MustCompile(`^calendar \S*home 2\ncalendar \S*work 3$`).MatchString(strings.TrimSpace(out)) {
+	if !regexp.MustCompile(`^calendar \S*home 2\ncalendar \S*work 3\nchanged 1 \[1\]$`).MatchString(strings.TrimSpace(out)) {
 		t.Fatalf("python3-caldav saw:\n%s", out)
 	}
 }
