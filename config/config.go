@@ -75,6 +75,11 @@ func (c *Config) Redacted() *Config {
 		if a.Calendar != nil {
 			cal := *a.Calendar
 			cal.CalDAV = redactDAV(cal.CalDAV)
+			if cal.Local != nil {
+				la := *cal.Local
+				la.Secret = la.Secret.redacted()
+				cal.Local = &la
+			}
 			a.Calendar = &cal
 		}
 		if a.Files != nil {

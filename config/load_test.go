@@ -29,6 +29,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 			HTTP:    "127.0.0.1:7878",
 			SMTP:    "127.0.0.1:1587",
 			IMAP:    "127.0.0.1:1143",
+			CalDAV:  "127.0.0.1:5233",
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Accounts: []Account{{

@@ -42,6 +42,9 @@ type Listen struct {
 	SMTP    string `yaml:"smtp"`
 	// IMAP is the local IMAP endpoint over the mail mirror; "" disables.
 	IMAP string `yaml:"imap"`
+	// CalDAV is the local CalDAV endpoint over the calendar mirror; ""
+	// disables.
+	CalDAV string `yaml:"caldav"`
 	// MetricsPublic serves /metrics on listen.http without the API token
 	// (for a Prometheus that scrapes it); everything else keeps needing it.
 	MetricsPublic bool `yaml:"metrics_public"`
@@ -117,6 +120,10 @@ type Folders struct {
 type Calendar struct {
 	CalDAV   *DAV   `yaml:"caldav,omitempty"`
 	Conflict string `yaml:"conflict"` // ask|server-wins|local-wins|newest
+	// Local is how local calendar apps log in to holdover's CalDAV
+	// endpoint (listen.caldav); without it, the account's mail.local
+	// login is used.
+	Local *LocalAuth `yaml:"local,omitempty"`
 }
 
 // Files configures the WebDAV folder sync of an account.

@@ -19,6 +19,7 @@ const (
 	defaultHTTP     = "127.0.0.1:7878"
 	defaultSMTP     = "127.0.0.1:1587"
 	defaultIMAP     = "127.0.0.1:1143"
+	defaultCalDAV   = "127.0.0.1:5233"
 	defaultInterval = 5 * time.Minute
 	minInterval     = 10 * time.Second
 	defaultMailPoll = 30 * time.Second
@@ -256,6 +257,15 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 			v.errorf(at("listen.imap"), "same address as %s (%s)", o.key, o.addr)
 		}
 	}
+	if !v.has(at("listen.caldav")) {
+		c.Listen.CalDAV = defaultCalDAV
+	}
+	v.listenAddr(at("listen.caldav"), c.Listen.CalDAV)
+	for _, o := range []struct{ key, addr string }{{"listen.http", c.Listen.HTTP}, {"listen.smtp", c.Listen.SMTP}, {"listen.imap", c.Listen.IMAP}} {
+		if c.Listen.CalDAV != "" && c.Listen.CalDAV == o.addr {
+			v.errorf(at("listen.caldav"), "same address as %s (%s)", o.key, o.addr)
+		}
+	}
 	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
 		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")
 	}
@@ -322,6 +332,13 @@ func (v *validator) checkAccounts(c *Config) {
 				v.errorf(l.sub("mail").sub("local").sub("username"), "local username %q is already the login of account %q", a.Mail.Local.Username, other)
 			}
 			localUsers[a.Mail.Local.Username] = a.Name
+		}
+		if a.Calendar != nil && a.Calendar.Local != nil && a.Calendar.Local.Username != "" {
+			// The same login may serve mail and calendars of one account.
+			if other, dup := localUsers[a.Calendar.Local.Username]; dup && other != a.Name {
+				v.errorf(l.sub("calendar").sub("local").sub("username"), "local username %q is already the login of account %q", a.Calendar.Local.Username, other)
+			}
+			localUsers[a.Calendar.Local.Username] = a.Name
 		}
 		switch {
 		case a.Name == "":
@@ -455,6 +472,12 @@ func (v *validator) checkCalendar(c *Calendar, l loc) {
 		v.checkDAV(c.CalDAV, l.sub("caldav"))
 	}
 	v.enum(l.sub("conflict"), &c.Conflict, "ask", conflicts)
+	if c.Local != nil {
+		if c.Local.Username == "" {
+			v.errorf(l.sub("local"), "username is required")
+		}
+		v.checkSecret(&c.Local.Secret, l.sub("local"))
+	}
 }
 
 // checkFiles reports whether LocalDir ended up a valid absolute path.

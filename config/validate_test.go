@@ -376,6 +376,16 @@ accounts: [{name: a, mail: {imap: {` + imapOK + `}}}]
 			want: []wantErr{{1, "listen.imap", `invalid address "localhost"`}},
 		},
 		{
+			name: "CalDAV endpoint on the IMAP endpoint's address",
+			yaml: "listen: {imap: \"127.0.0.1:2000\", caldav: \"127.0.0.1:2000\"}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
+			want: []wantErr{{1, "listen.caldav", "same address as listen.imap"}},
+		},
+		{
+			name: "a calendar login another account has",
+			yaml: "accounts:\n- {name: a, calendar: {caldav: {url: \"https://dav.example/\", username: u, password_env: P}, local: {username: me, password_env: L}}}\n- {name: b, calendar: {caldav: {url: \"https://dav.example/\", username: u, password_env: P}, local: {username: me, password_env: L}}}\n",
+			want: []wantErr{{3, "accounts[1].calendar.local.username", `local username "me" is already the login of account "a"`}},
+		},
+		{
 			name: "public metrics without an HTTP listener",
 			yaml: "listen: {http: \"\", metrics_public: true}\naccounts: [{name: a, mail: {imap: {" + imapOK + "}}}]\n",
 			want: []wantErr{{1, "listen.metrics_public", "listen.http is disabled"}},

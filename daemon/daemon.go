@@ -95,6 +95,7 @@ type Daemon struct {
 	apiToken  string
 	smtp      *localEndpoint
 	imap      *localEndpoint
+	caldav    *localEndpoint
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -176,6 +177,7 @@ func open(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error
 		connects: newConnectWatch(),
 		smtp:     newSubmission(),
 		imap:     newIMAPEndpoint(),
+		caldav:   newCalDAVEndpoint(),
 	}
 	d.passes = newPasses(d.metrics.reg)
 	d.metrics.reg.MustRegister(newStoreCollector(db, log))
@@ -270,6 +272,19 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 		}
 		return err
 	}
+	switchCalDAV, err := d.prepareCalDAV(cfg)
+	if err != nil {
+		ctlLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		for _, sw := range []*endpointSwitch{switchSMTP, switchIMAP} {
+			if sw != nil {
+				sw.abort()
+			}
+		}
+		return err
+	}
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
 	if switchSMTP != nil {
@@ -277,6 +292,9 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}
 	if switchIMAP != nil {
 		switchIMAP.commit()
+	}
+	if switchCalDAV != nil {
+		switchCalDAV.commit()
 	}
 	// Endpoints stop first on shutdown, so no local change is accepted
 	// once the engines are winding down.
@@ -316,7 +334,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 
 	d.ready.Store(true)
 	d.log.Info("holdover started", "pid", os.Getpid(), "version", d.opts.Version,
-		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.address(), "imap", d.imap.address(), "accounts", len(cfg.Accounts))
+		"data_dir", cfg.DataDir, "control", cfg.ControlSocket(), "http", cfg.Listen.HTTP, "smtp", d.smtp.address(), "imap", d.imap.address(), "caldav", d.caldav.address(), "accounts", len(cfg.Accounts))
 	if onReady != nil {
 		onReady(d)
 	}
@@ -328,6 +346,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	go func() {
 		d.smtp.stop()
 		d.imap.stop()
+		d.caldav.stop()
 		d.ctl.stop()
 		d.http.stop()
 		err := bgGroup.Wait()

@@ -29,7 +29,7 @@ func (d *Daemon) Info() control.DaemonInfo {
 // listeners are the mail endpoints serving now, for status.
 func (d *Daemon) listeners() []control.Listener {
 	var out []control.Listener
-	for _, l := range []control.Listener{{Name: "smtp", Addr: d.smtp.address()}, {Name: "imap", Addr: d.imap.address()}} {
+	for _, l := range []control.Listener{{Name: "smtp", Addr: d.smtp.address()}, {Name: "imap", Addr: d.imap.address()}, {Name: "caldav", Addr: d.caldav.address()}} {
 		if l.Addr != "" {
 			out = append(out, l)
 		}
@@ -102,7 +102,7 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 			moves = append(moves, m)
 		}
 	}
-	var switchSMTP, switchIMAP *endpointSwitch
+	var switchSMTP, switchIMAP, switchCalDAV *endpointSwitch
 	if d.ctl != nil {
 		var err error
 		if switchSMTP, err = d.prepareSMTP(next); err != nil {
@@ -120,6 +120,14 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 		if switchIMAP != nil {
 			prev := closeAll
 			closeAll = func() { prev(); switchIMAP.abort() }
+		}
+		if switchCalDAV, err = d.prepareCalDAV(next); err != nil {
+			closeAll()
+			return err
+		}
+		if switchCalDAV != nil {
+			prev := closeAll
+			closeAll = func() { prev(); switchCalDAV.abort() }
 		}
 	}
 	if err := d.db.EnsureAccounts(ctx, accountNames(next)); err != nil {
@@ -150,6 +158,9 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	}
 	if switchIMAP != nil {
 		switchIMAP.commit()
+	}
+	if switchCalDAV != nil {
+		switchCalDAV.commit()
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ needs=(
 	"useradd                       passwd"
 	"chromium                      chromium"
 	"mutt                          mutt"
+	"vdirsyncer                    vdirsyncer"
+	"/usr/lib/python3/dist-packages/caldav python3-caldav"
+	"litmus                        litmus"
 )
 
 missing=()
@@ -58,4 +61,7 @@ fi
 # Without its recommended mail transport agent (exim4): the test points
 # mutt's sendmail at holdover.
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mutt
+# CalDAV clients of the local CalDAV endpoint (endpoints/caldavd): vdirsyncer
+# syncing a folder, python3-caldav discovery, the litmus WebDAV suite.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends vdirsyncer python3-caldav litmus
 echo "install-test-deps: done"

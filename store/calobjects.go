@@ -242,10 +242,11 @@ func (tx *Tx) MarkCalDeleted(ctx context.Context, id int64) error {
 // SetCalSynced records that the server has sent, with this ETag: the
 // object is synced if its data is still what was sent; a local edit made
 // meanwhile stays queued (as a modification: the object is on the server
-// now).
+// now), and so does a local deletion (its data is unchanged, but its
+// queued DELETE must still run).
 func (tx *Tx) SetCalSynced(ctx context.Context, id int64, etag string, sent []byte) error {
 	_, err := tx.exec(ctx, `UPDATE cal_objects SET etag = ?,
-		local_state = CASE WHEN data = ? THEN '' WHEN local_state = 'created' THEN 'modified' ELSE local_state END WHERE id = ?`, etag, sent, id)
+		local_state = CASE WHEN local_state = 'deleted' THEN 'deleted' WHEN data = ? THEN '' WHEN local_state = 'created' THEN 'modified' ELSE local_state END WHERE id = ?`, etag, sent, id)
 	if err != nil {
 		return fmt.Errorf("record calendar object %d: %w", id, err)
 	}

@@ -150,6 +150,12 @@ func TestMigration12NumbersExistingMessagesByArrival(t *testing.T) {
 		`DROP TRIGGER mail_folders_local_uidvalidity`, `DROP TRIGGER mail_messages_local_uid_move`,
 		`DROP INDEX mail_messages_local_uid`, `ALTER TABLE mail_messages DROP COLUMN local_uid`,
 		`ALTER TABLE mail_folders DROP COLUMN local_uidvalidity`, `ALTER TABLE mail_folders DROP COLUMN local_uidnext`,
+		// and what later migrations added, so they run again cleanly:
+		// 0014 (local calendar change counts)
+		`DROP TRIGGER calendars_local_seq`, `DROP TRIGGER calendars_removed`, `DROP TRIGGER cal_objects_local_seq_insert`,
+		`DROP TRIGGER cal_objects_local_seq_update`, `DROP TRIGGER cal_objects_local_seq_delete`, `DROP INDEX cal_objects_local_seq`,
+		`DROP TABLE cal_removed`, `ALTER TABLE cal_objects DROP COLUMN local_seq`,
+		`ALTER TABLE calendars DROP COLUMN local_seq`, `ALTER TABLE calendars DROP COLUMN local_seq_base`,
 		`PRAGMA user_version = 11`,
 	} {
 		if _, err := db.w.ExecContext(ctx, q); err != nil {

@@ -80,6 +80,8 @@ type demo struct {
 	localIMAP  string // holdover's IMAP endpoint (a free port, not 1143: the demo must not meet a running daemon)
 	page       string // holdover's listen.http
 	db         *store.DB
+
+	localCalDAV string // holdover's CalDAV endpoint (a free port, likewise)
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.opts.Out, format+"\n", args...) }
@@ -182,6 +184,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := d.planOffline(ctx); err != nil {
 		return err
 	}
+	if err := d.putThroughCalDAV(ctx); err != nil {
+		return err
+	}
 	if err := d.editFilesOffline(ctx); err != nil {
 		return err
 	}
@@ -232,7 +237,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := d.cal.check(plannedSummary, renamedSummary); err != nil {
 		return err
 	}
+	if err := d.cal.check(clientSummary, renamedSummary); err != nil {
+		return err
+	}
 	d.say("The calendar provider has %q (once) and %q.", plannedSummary, renamedSummary)
+	d.say("It has %q (once) too, from the calendar app's PUT to holdover.", clientSummary)
 	if err := d.checkFiles(); err != nil {
 		return err
 	}
@@ -386,6 +395,9 @@ func (d *demo) writeConfig() error {
 	if d.localIMAP, err = freePort(); err != nil {
 		return err
 	}
+	if d.localCalDAV, err = freePort(); err != nil {
+		return err
+	}
 	os.Setenv("HOLDOVER_DEMO_LOCAL", "demo-local-password")
 	os.Setenv("HOLDOVER_DEMO_CAL", d.cal.password)
 	os.Setenv("HOLDOVER_DEMO_FILES", d.files.password)
@@ -393,7 +405,7 @@ func (d *demo) writeConfig() error {
 	d.cfgPath = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# holdover demo configuration (generated)
 data_dir: %s/data
-listen: {http: "%s", smtp: "%s", imap: "%s"}
+listen: {http: "%s", smtp: "%s", imap: "%s", caldav: "%s"}
 sync: {interval: 10s}
 accounts:
   - name: demo
@@ -420,7 +432,7 @@ accounts:
     files:
       webdav: {url: "http://127.0.0.1:%d/", username: you@example.com, password_env: HOLDOVER_DEMO_FILES}
       local_dir: %s
-`, d.dir, d.page, d.local, d.localIMAP, d.imapCut.Port(), demoClientID, d.idpCut.Port(), d.idpCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
+`, d.dir, d.page, d.local, d.localIMAP, d.localCalDAV, d.imapCut.Port(), demoClientID, d.idpCut.Port(), d.idpCut.Port(), d.smtpCut.Port(), d.calCut.Port(), d.fileCut.Port(), d.folder)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 

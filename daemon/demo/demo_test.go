@@ -34,6 +34,7 @@ func TestDemoPlaysTheOutageAndTheRecovery(t *testing.T) {
 		"The relay received: \"Status report\", \"Nightly backup report\" (once each)",
 		"IMAP and SMTP signed in with OAuth2 (token refreshed after the outage)", "in Archive",
 		"Budget review", "The calendar provider has \"Offsite planning\" (once)", "the mirror equals the provider",
+		"a calendar app created \"Dentist (from a calendar app)\" through holdover's CalDAV endpoint", "It has \"Dentist (from a calendar app)\" (once) too",
 		"The files provider has your kickoff notes and trip plan", "through holdover's IMAP endpoint", "moved by the mail app through holdover, in Archive (once)", "yours as \"Budget 2027.conflict-"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())

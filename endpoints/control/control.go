@@ -39,7 +39,8 @@ type DaemonInfo struct {
 	Listeners []Listener `json:"listeners,omitempty"`
 }
 
-// Listener is a serving local endpoint: "smtp" or "imap" and its address.
+// Listener is a serving local endpoint: "smtp", "imap" or "caldav" and its
+// address.
 type Listener struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`

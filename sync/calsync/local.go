@@ -169,32 +169,37 @@ func (l *Local) Delete(ctx context.Context, id int64) error {
 		return fmt.Errorf("event %d is already deleted: %w", id, ErrNoChange)
 	}
 	err = l.DB.Write(ctx, func(tx *store.Tx) error {
-		last, pending, err := tx.LastOpenOutbox(ctx, o.Account, calKey(id))
-		if err != nil {
-			return err
-		}
-		if pending && last.Kind == outbox.KindCalPut {
-			// Never sent: the PUT is dropped. A create that never left
-			// the queue leaves nothing to delete on the server.
-			if err := tx.FinishOutbox(ctx, last.ID, store.OutboxCancelled, "superseded by a local deletion", time.Time{}); err != nil {
-				return err
-			}
-			if o.LocalState == store.CalCreated {
-				return tx.DeleteCalObject(ctx, id)
-			}
-		}
-		if err := tx.MarkCalDeleted(ctx, id); err != nil {
-			return err
-		}
-		_, err = tx.EnqueueOutbox(ctx, store.OutboxAction{Account: o.Account, Kind: outbox.KindCalDelete, TargetKey: calKey(id),
-			Payload: encodeJSON(DeletePayload{Object: id, Href: o.Href}), BaseVersion: o.ETag})
-		return err
+		return queueDelete(ctx, tx, o.Account, id, o.Href, o.ETag, o.LocalState)
 	})
 	if err != nil {
 		return err
 	}
 	l.notify(o.Account)
 	return nil
+}
+
+// queueDelete hides an object and queues its deletion, in tx.
+func queueDelete(ctx context.Context, tx *store.Tx, account string, id int64, href, etag, state string) error {
+	last, pending, err := tx.LastOpenOutbox(ctx, account, calKey(id))
+	if err != nil {
+		return err
+	}
+	if pending && last.Kind == outbox.KindCalPut {
+		// Never sent: the PUT is dropped. A create that never left
+		// the queue leaves nothing to delete on the server.
+		if err := tx.FinishOutbox(ctx, last.ID, store.OutboxCancelled, "superseded by a local deletion", time.Time{}); err != nil {
+			return err
+		}
+		if state == store.CalCreated {
+			return tx.DeleteCalObject(ctx, id)
+		}
+	}
+	if err := tx.MarkCalDeleted(ctx, id); err != nil {
+		return err
+	}
+	_, err = tx.EnqueueOutbox(ctx, store.OutboxAction{Account: account, Kind: outbox.KindCalDelete, TargetKey: calKey(id),
+		Payload: encodeJSON(DeletePayload{Object: id, Href: href}), BaseVersion: etag})
+	return err
 }
 
 // newUID returns a UID that is unique without coordination.
