@@ -102,9 +102,22 @@ func (e *Executor) put(ctx context.Context, row store.OutboxRow, o store.CalObje
 	if err != nil {
 		return nil, err
 	}
-	if cond.Create && !gone && sameUID(server.Data, o.UID) {
-		// Our own earlier attempt: the server has the event already.
-		return e.synced(ctx, o.ID, server.ETag, o.Data), nil
+	if cond.Create && !gone && sameUID(server.Data, o.UID) && !sameVersion(o.Data, server.Data) {
+		// Our own earlier create reached the server (a kill right after
+		// it), but the event was edited here since: the server holds an
+		// older version of ours. Marking it synced would lose the edit
+		// (the edit's own action would then find nothing to send), so
+		// the current version goes up over the one the server has.
+		etag, err := e.Remote.Put(ctx, o.Href, o.Data, hsync.PutCondition{IfMatch: server.ETag})
+		if err == nil {
+			return e.synced(ctx, o.ID, etag, o.Data), nil
+		}
+		if hsync.KindOf(err) != hsync.Conflict {
+			return nil, err
+		}
+		if server, gone, err = e.serverVersion(ctx, o.Href); err != nil {
+			return nil, err
+		}
 	}
 	if !gone && sameVersion(o.Data, server.Data) {
 		// An edit whose PUT reached the server before the outcome was
