@@ -79,7 +79,9 @@ type Mail struct {
 	// changed). Default 30s, at least 5s.
 	Poll time.Duration `yaml:"poll"`
 	// Local is how local mail apps log in to holdover's SMTP submission
-	// endpoint (listen.smtp) to send as this account.
+	// endpoint (listen.smtp) to send as this account, when it has SMTP,
+	// and to its IMAP endpoint (listen.imap) to read its mirror, when it
+	// has IMAP.
 	Local *LocalAuth `yaml:"local,omitempty"`
 	// Address is the account's own address: the envelope sender of what
 	// sendmail and mail send queue, and the From of a message without
