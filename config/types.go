@@ -42,9 +42,21 @@ type Listen struct {
 	SMTP    string `yaml:"smtp"`
 	// IMAP is the local IMAP endpoint over the mail mirror; "" disables.
 	IMAP string `yaml:"imap"`
+	// TLS is the certificate the local endpoints (smtp, imap) offer with
+	// STARTTLS; without it they speak plaintext only, so a non-loopback
+	// address refuses every login.
+	TLS *ListenTLS `yaml:"tls,omitempty"`
 	// MetricsPublic serves /metrics on listen.http without the API token
 	// (for a Prometheus that scrapes it); everything else keeps needing it.
 	MetricsPublic bool `yaml:"metrics_public"`
+}
+
+// ListenTLS names the PEM files of the local endpoints' certificate.
+// They are read at load (and so at every reload: a renewed certificate
+// is picked up by a reload), never later.
+type ListenTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Log selects the slog handler.

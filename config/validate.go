@@ -256,6 +256,7 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 			v.errorf(at("listen.imap"), "same address as %s (%s)", o.key, o.addr)
 		}
 	}
+	v.checkListenTLS(c.Listen.TLS)
 	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
 		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")
 	}

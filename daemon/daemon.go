@@ -95,6 +95,7 @@ type Daemon struct {
 	apiToken  string
 	smtp      *localEndpoint
 	imap      *localEndpoint
+	localCert localCert // listen.tls, for the local endpoints' STARTTLS
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -251,6 +252,14 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 		ctlLn.Close()
 		return err
 	}
+	commitTLS, err := d.stageLocalTLS(cfg)
+	if err != nil {
+		ctlLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return err
+	}
 	switchSMTP, err := d.prepareSMTP(cfg)
 	if err != nil {
 		ctlLn.Close()
@@ -272,6 +281,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
+	commitTLS()
 	if switchSMTP != nil {
 		switchSMTP.commit()
 	}
