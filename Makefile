@@ -38,10 +38,15 @@ unit:
 # the middle of an input, which go test reports as a failure ("context
 # deadline exceeded") although nothing was found.
 FUZZTIME ?= 200000x
+# FuzzSession plays each input as a whole IMAP session against a real
+# store (an input that leaves a literal open waits a second for the
+# server): a few thousand inputs a minute, so a count of its own.
+FUZZTIME_IMAPD ?= 5000x
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/ical/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/ical/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./connectors/localfs/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME_IMAPD) ./endpoints/imapd/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(TAGS) $(PKGS)
