@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-calendar bench-files bench-outbox model-long clean
+.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-imapd bench-calendar bench-files bench-outbox model-long clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -57,6 +57,11 @@ bench:
 # bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
 bench-mail:
 	./bench/mail.sh $(MSGS)
+
+# bench-imapd: mbsync pulling the mailbox (MSGS=10000) from holdover's
+# IMAP endpoint against the same from Dovecot, plus FETCH/SEARCH latency.
+bench-imapd:
+	./bench/imapd.sh $(MSGS)
 
 # model-long: the randomized model test of the mail mirror over 50 seeds
 # per server (make test runs 2); SEEDS=n to change it.
