@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -169,7 +170,9 @@ func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.MailM
 	// instead of asking the store for a chunk after it (one query per
 	// message saved). The store keeps a body only at its announced size
 	// (store.ErrSizeMismatch), so nothing is cut.
-	n, err := io.Copy(wc, io.LimitReader(r, m.Size))
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(wc, io.LimitReader(r, m.Size), *buf)
+	copyBufs.Put(buf)
 	if err == nil && n != m.Size {
 		// The literal's length is already on the wire: a short body
 		// cannot be answered any more; ending the connection is the
@@ -184,6 +187,14 @@ func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.MailM
 	}
 	return err
 }
+
+// copyBufs are the buffers bodies are streamed through: io.Copy would
+// allocate 32 KiB per message (neither side of the copy offers
+// WriterTo/ReaderFrom), which a pull of every message pays in GC.
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
 
 func (ss *session) body(m store.MailMessage) (io.Reader, error) {
 	r, err := ss.s.opts.DB.OpenMailBody(ss.s.base, m.BodyID)
