@@ -12,7 +12,9 @@ import (
 // from its files at start and at each reload. The endpoints' tls.Config
 // asks it at each handshake, so a reload after the files were renewed
 // serves the new certificate without restarting a server.
-type localCert struct{ cur atomic.Pointer[tls.Certificate] }
+type localCert struct {
+	cur atomic.Pointer[tls.Certificate]
+}
 
 var errNoLocalCert = errors.New("listen.tls: no certificate loaded")
 
