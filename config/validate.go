@@ -257,6 +257,7 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 		}
 	}
 	v.checkListenTLS(c.Listen.TLS)
+	v.warnPlaintextListeners(c)
 	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
 		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")
 	}

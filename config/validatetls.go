@@ -3,8 +3,26 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 )
+
+// warnPlaintextListeners warns about a local mail endpoint on a
+// non-loopback address without listen.tls: it would refuse every login
+// (the password never crosses the network in clear).
+func (v *validator) warnPlaintextListeners(c *Config) {
+	if c.Listen.TLS != nil {
+		return
+	}
+	for _, o := range []struct{ key, addr string }{{"listen.smtp", c.Listen.SMTP}, {"listen.imap", c.Listen.IMAP}} {
+		if o.addr == "" || !v.has(at(o.key)) {
+			continue
+		}
+		if host, _, err := net.SplitHostPort(o.addr); err == nil && !isLoopback(host) {
+			v.warnf(at(o.key), "%s is not a loopback address and listen.tls is not set: every login will be refused (set listen.tls to offer STARTTLS)", o.addr)
+		}
+	}
+}
 
 // checkListenTLS checks listen.tls: both files given, absolute, readable
 // and a matching certificate and key, so that a typo or a key of another

@@ -55,3 +55,21 @@ func TestListenTLSErrorsNameTheFileAndLine(t *testing.T) {
 		})
 	}
 }
+
+func TestAPublicMailListenerWithoutTLSIsAWarning(t *testing.T) {
+	isolate(t)
+	cfg := mustLoad(t, "listen:\n  imap: 0.0.0.0:1143\n  smtp: 127.0.0.1:1587\n"+tlsAccount)
+	var got []string
+	for _, w := range cfg.Warnings() {
+		got = append(got, w.Error())
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "config.yaml:2: listen.imap: 0.0.0.0:1143 is not a loopback address and listen.tls is not set") {
+		t.Fatalf("warnings: %q", got)
+	}
+	dir := t.TempDir()
+	cert, key, _ := testenv.SelfSignedFiles(t, dir)
+	cfg = mustLoad(t, "listen:\n  imap: 0.0.0.0:1143\n  tls: {cert: "+cert+", key: "+key+"}\n"+tlsAccount)
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings with listen.tls: %v", w)
+	}
+}
