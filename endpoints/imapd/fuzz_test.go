@@ -188,7 +188,7 @@ func (e *fuzzEndpoint) session(t testing.TB, input []byte) []byte {
 func (e *fuzzEndpoint) dial(t testing.TB) net.Conn { return e.ln.dial(t) }
 
 // answers checks that a fresh session logs in, selects INBOX and reads
-// a message within 5 s.
+// its messages within 5 s.
 func (e *fuzzEndpoint) answers(t testing.TB) {
 	t.Helper()
 	conn := e.dial(t)
@@ -196,7 +196,7 @@ func (e *fuzzEndpoint) answers(t testing.TB) {
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	// A pipe has no buffer: the commands go out while the answers are
 	// read.
-	go fmt.Fprintf(conn, "a LOGIN %s %s\r\nb EXAMINE INBOX\r\nc UID FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nd LOGOUT\r\n", localUser, localPass)
+	go fmt.Fprintf(conn, "a LOGIN %s %s\r\nb EXAMINE INBOX\r\nc UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nd LOGOUT\r\n", localUser, localPass)
 	r := bufio.NewReader(conn)
 	var got []string
 	for {
@@ -210,7 +210,9 @@ func (e *fuzzEndpoint) answers(t testing.TB) {
 		}
 	}
 	all := strings.Join(got, "")
-	for _, want := range []string{"a OK", "b OK", "Subject: subject 0", "c OK"} {
+	// Only the answers are checked, not what they hold: an input may
+	// have changed flags (or, with writes, moved messages away).
+	for _, want := range []string{"a OK", "b OK", "c OK"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("a new session after the fuzz input: no %q in\n%s", want, all)
 		}
