@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-calendar bench-files bench-outbox model-long clean
+.PHONY: build test test-deps fmt-check vet unit fuzz lint bench bench-mail bench-imapd bench-calendar bench-files bench-outbox model-long clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdover ./cmd/holdover
@@ -38,10 +38,15 @@ unit:
 # the middle of an input, which go test reports as a failure ("context
 # deadline exceeded") although nothing was found.
 FUZZTIME ?= 200000x
+# FuzzSession plays each input as a whole IMAP session against a real
+# store (an input that leaves a literal open waits a second for the
+# server): a few thousand inputs a minute, so a count of its own.
+FUZZTIME_IMAPD ?= 5000x
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/ical/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/ical/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./connectors/localfs/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME_IMAPD) ./endpoints/imapd/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(TAGS) $(PKGS)
@@ -52,6 +57,11 @@ bench:
 # bench-mail: holdover against mbsync on a generated mailbox (MSGS=10000).
 bench-mail:
 	./bench/mail.sh $(MSGS)
+
+# bench-imapd: mbsync pulling the mailbox (MSGS=10000) from holdover's
+# IMAP endpoint against the same from Dovecot, plus FETCH/SEARCH latency.
+bench-imapd:
+	./bench/imapd.sh $(MSGS)
 
 # model-long: the randomized model test of the mail mirror over 50 seeds
 # per server (make test runs 2); SEEDS=n to change it.

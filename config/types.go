@@ -45,9 +45,21 @@ type Listen struct {
 	// CalDAV is the local CalDAV endpoint over the calendar mirror; ""
 	// disables.
 	CalDAV string `yaml:"caldav"`
+	// TLS is the certificate the local endpoints offer (smtp and imap with
+	// STARTTLS, caldav as HTTPS off loopback); without it they speak
+	// plaintext only, so a non-loopback address refuses every login.
+	TLS *ListenTLS `yaml:"tls,omitempty"`
 	// MetricsPublic serves /metrics on listen.http without the API token
 	// (for a Prometheus that scrapes it); everything else keeps needing it.
 	MetricsPublic bool `yaml:"metrics_public"`
+}
+
+// ListenTLS names the PEM files of the local endpoints' certificate.
+// They are read at load (and so at every reload: a renewed certificate
+// is picked up by a reload), never later.
+type ListenTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Log selects the slog handler.
@@ -82,7 +94,9 @@ type Mail struct {
 	// changed). Default 30s, at least 5s.
 	Poll time.Duration `yaml:"poll"`
 	// Local is how local mail apps log in to holdover's SMTP submission
-	// endpoint (listen.smtp) to send as this account.
+	// endpoint (listen.smtp) to send as this account, when it has SMTP,
+	// and to its IMAP endpoint (listen.imap) to read its mirror, when it
+	// has IMAP.
 	Local *LocalAuth `yaml:"local,omitempty"`
 	// Address is the account's own address: the envelope sender of what
 	// sendmail and mail send queue, and the From of a message without

@@ -266,6 +266,8 @@ func (v *validator) checkListen(c *Config, dataOK bool) {
 			v.errorf(at("listen.caldav"), "same address as %s (%s)", o.key, o.addr)
 		}
 	}
+	v.checkListenTLS(c.Listen.TLS)
+	v.warnPlaintextListeners(c)
 	if c.Listen.MetricsPublic && c.Listen.HTTP == "" {
 		v.errorf(at("listen.metrics_public"), "true, but listen.http is disabled: there is no /metrics to open")
 	}

@@ -506,7 +506,7 @@ func TestErrorFormat(t *testing.T) {
 	}
 }
 
-func TestLocalLoginNeedsSMTPAndAUniqueUsername(t *testing.T) {
+func TestLocalLoginNeedsSMTPOrIMAPAndAUniqueUsername(t *testing.T) {
 	isolate(t)
 	text := `
 accounts:
@@ -518,9 +518,34 @@ accounts:
     mail:
       imap: {host: imap.example.com, username: u, password_env: P}
       local: {username: me, password_env: L}
+  - name: c
+    calendar:
+      caldav: {url: "https://dav.example.com/", username: u, password_env: P}
+    mail:
+      local: {username: nobody, password_env: L}
 `
 	_, err := Load(writeConfig(t, text))
-	if err == nil || !strings.Contains(err.Error(), `already the login of account "a"`) || !strings.Contains(err.Error(), "needs mail.smtp") {
+	if err == nil || !strings.Contains(err.Error(), `already the login of account "a"`) || !strings.Contains(err.Error(), "needs mail.smtp or mail.imap") {
 		t.Fatalf("err = %v", err)
+	}
+	if n := strings.Count(err.Error(), "needs mail.smtp or mail.imap"); n != 1 {
+		t.Fatalf("want the complaint for account c only, got %d:\n%v", n, err)
+	}
+}
+
+func TestAnIMAPOnlyAccountMayHaveALocalLogin(t *testing.T) {
+	isolate(t)
+	cfg, err := Load(writeConfig(t, `
+accounts:
+  - name: reader
+    mail:
+      imap: {host: imap.example.com, username: u, password_env: P}
+      local: {username: me, password_env: L}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Accounts[0].Mail.Local; l == nil || l.Username != "me" {
+		t.Fatalf("local login: %+v", l)
 	}
 }

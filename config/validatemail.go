@@ -34,8 +34,11 @@ func (v *validator) checkMail(m *Mail, l loc) {
 		if m.Local.Username == "" {
 			v.errorf(ll, "username is required")
 		}
-		if m.SMTP == nil {
-			v.errorf(ll, "a local login is for sending: it needs mail.smtp")
+		// The login opens the SMTP endpoint (sending) when the account
+		// has mail.smtp and the IMAP endpoint (reading) when it has
+		// mail.imap; with neither it would open nothing.
+		if m.SMTP == nil && m.IMAP == nil {
+			v.errorf(ll, "a local login opens the local SMTP and IMAP endpoints: it needs mail.smtp or mail.imap")
 		}
 		v.checkSecret(&m.Local.Secret, ll)
 	}

@@ -57,8 +57,9 @@ func caldavLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]c
 // the running one (nil when nothing changes).
 func (d *Daemon) prepareCalDAV(cfg *config.Config) (*endpointSwitch, error) {
 	keys, logins := caldavLogins(cfg)
-	return d.caldav.prepare(d.log, cfg.Listen.CalDAV, keys, func() localServer {
+	return d.caldav.prepare(d.log, cfg.Listen.CalDAV, keys, cfg.Listen.TLS, func() localServer {
 		return caldavd.New(caldavd.Options{DB: d.db, Auth: caldavd.StaticAuth(logins), Log: d.log.With("endpoint", "caldav"),
+			TLSConfig: d.localTLSConfig(cfg),
 			Local: &calsync.Local{DB: d.db, Notify: d.Nudge}})
 	})
 }

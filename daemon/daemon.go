@@ -96,6 +96,7 @@ type Daemon struct {
 	smtp      *localEndpoint
 	imap      *localEndpoint
 	caldav    *localEndpoint
+	localCert localCert // listen.tls, for the local endpoints' STARTTLS
 
 	// runCtx is the context account loops run under (set by serve).
 	runCtx  context.Context
@@ -253,6 +254,14 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 		ctlLn.Close()
 		return err
 	}
+	commitTLS, err := d.stageLocalTLS(cfg)
+	if err != nil {
+		ctlLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return err
+	}
 	switchSMTP, err := d.prepareSMTP(cfg)
 	if err != nil {
 		ctlLn.Close()
@@ -287,6 +296,7 @@ func (d *Daemon) serve(parent context.Context, onReady func(*Daemon)) (err error
 	}
 	d.ctl.swap(cfg.ControlSocket(), ctlLn)
 	d.http.swap(cfg.Listen.HTTP, httpLn)
+	commitTLS()
 	if switchSMTP != nil {
 		switchSMTP.commit()
 	}

@@ -30,6 +30,7 @@ type localEndpoint struct {
 	srv    localServer
 	addr   string
 	logins map[string]config.LocalAuth // username → login, to tell a change
+	tls    *config.ListenTLS           // the certificate files, to tell a change
 	wg     gosync.WaitGroup
 }
 
@@ -39,15 +40,17 @@ type endpointSwitch struct {
 	commit, abort func()
 }
 
-// prepare binds addr for a server start builds, when addr or the logins
-// (keys) differ from what runs (nil when nothing changes). With no login
-// nobody could use the endpoint: it does not listen at all.
-func (e *localEndpoint) prepare(log *slog.Logger, addr string, keys map[string]config.LocalAuth, start func() localServer) (*endpointSwitch, error) {
+// prepare binds addr for a server start builds, when addr, the logins
+// (keys) or the certificate files (tlsFiles, listen.tls) differ from what
+// runs (nil when nothing changes; a renewed certificate in the same files
+// needs no new server, see localCert). With no login nobody could use the
+// endpoint: it does not listen at all.
+func (e *localEndpoint) prepare(log *slog.Logger, addr string, keys map[string]config.LocalAuth, tlsFiles *config.ListenTLS, start func() localServer) (*endpointSwitch, error) {
 	if len(keys) == 0 {
 		addr = ""
 	}
 	e.mu.Lock()
-	same := addr == e.addr && reflect.DeepEqual(keys, e.logins)
+	same := addr == e.addr && reflect.DeepEqual(keys, e.logins) && reflect.DeepEqual(tlsFiles, e.tls)
 	e.mu.Unlock()
 	if same {
 		return nil, nil
@@ -79,7 +82,7 @@ func (e *localEndpoint) prepare(log *slog.Logger, addr string, keys map[string]c
 		}
 		e.mu.Lock()
 		old := e.srv
-		e.srv, e.addr, e.logins = srv, addr, keys
+		e.srv, e.addr, e.logins, e.tls = srv, addr, keys, tlsFiles
 		e.mu.Unlock()
 		if old != nil {
 			e.retire(old)

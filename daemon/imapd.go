@@ -38,8 +38,8 @@ func imapLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]ima
 // check.
 func (d *Daemon) prepareIMAP(cfg *config.Config) (*endpointSwitch, error) {
 	keys, logins := imapLogins(cfg)
-	return d.imap.prepare(d.log, cfg.Listen.IMAP, keys, func() localServer {
+	return d.imap.prepare(d.log, cfg.Listen.IMAP, keys, cfg.Listen.TLS, func() localServer {
 		return imapd.New(imapd.Options{DB: d.db, Auth: imapd.StaticAuth(logins), Log: d.log.With("endpoint", "imap"),
-			Flagger: d.local(cfg), NoChange: outbox.ErrNoChange})
+			Flagger: d.local(cfg), NoChange: outbox.ErrNoChange, TLSConfig: d.localTLSConfig(cfg)})
 	})
 }

@@ -103,8 +103,13 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 		}
 	}
 	var switchSMTP, switchIMAP, switchCalDAV *endpointSwitch
+	commitTLS := func() {}
 	if d.ctl != nil {
 		var err error
+		if commitTLS, err = d.stageLocalTLS(next); err != nil {
+			closeAll()
+			return err
+		}
 		if switchSMTP, err = d.prepareSMTP(next); err != nil {
 			closeAll()
 			return err
@@ -153,6 +158,7 @@ func (d *Daemon) apply(ctx context.Context, next *config.Config) error {
 	for _, m := range moves {
 		m.ep.swap(m.addr, m.ln)
 	}
+	commitTLS()
 	if switchSMTP != nil {
 		switchSMTP.commit()
 	}

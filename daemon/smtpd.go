@@ -35,8 +35,9 @@ func smtpLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]smt
 // running one (nil when nothing changes).
 func (d *Daemon) prepareSMTP(cfg *config.Config) (*endpointSwitch, error) {
 	keys, logins := smtpLogins(cfg)
-	return d.smtp.prepare(d.log, cfg.Listen.SMTP, keys, func() localServer {
-		return smtpd.New(smtpd.Options{Submitter: d.local(cfg), Auth: smtpd.StaticAuth(logins), Log: d.log.With("endpoint", "smtp")})
+	return d.smtp.prepare(d.log, cfg.Listen.SMTP, keys, cfg.Listen.TLS, func() localServer {
+		return smtpd.New(smtpd.Options{Submitter: d.local(cfg), Auth: smtpd.StaticAuth(logins), Log: d.log.With("endpoint", "smtp"),
+			TLSConfig: d.localTLSConfig(cfg)})
 	})
 }
 

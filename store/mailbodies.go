@@ -140,36 +140,41 @@ func (tx *Tx) GCMailBodies(ctx context.Context, account string) (int64, error) {
 }
 
 // OpenMailBody returns a reader over a stored body, one chunk in memory at
-// a time.
+// a time. The size and the first chunk come in one query (most bodies
+// are one chunk: one query per body), and the reader ends at the stored
+// size without asking for a chunk after it; a chunk missing before that
+// size is an error wrapping io.ErrUnexpectedEOF.
 func (db *DB) OpenMailBody(ctx context.Context, bodyID int64) (io.Reader, error) {
 	var size int64
-	if err := db.r.QueryRowContext(ctx, `SELECT size FROM mail_bodies WHERE id = ?`, bodyID).Scan(&size); err != nil {
+	var first []byte
+	err := db.r.QueryRowContext(ctx, `SELECT b.size, c.data FROM mail_bodies b
+		LEFT JOIN mail_body_chunks c ON c.body_id = b.id AND c.seq = 0 WHERE b.id = ?`, bodyID).Scan(&size, &first)
+	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("body %d: %w", bodyID, ErrNotFound)
 		}
 		return nil, fmt.Errorf("body %d: %w", bodyID, err)
 	}
-	return &bodyReader{ctx: ctx, db: db, id: bodyID}, nil
+	return &bodyReader{ctx: ctx, db: db, id: bodyID, seq: 1, buf: first, left: size}, nil
 }
 
 type bodyReader struct {
 	ctx  context.Context
 	db   *DB
 	id   int64
-	seq  int
-	buf  []byte
-	done bool
+	seq  int    // the next chunk to read
+	buf  []byte // what is left of the chunk read last
+	left int64  // bytes of the body not returned yet
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		if r.done {
+		if r.left <= 0 {
 			return 0, io.EOF
 		}
 		err := r.db.r.QueryRowContext(r.ctx, `SELECT data FROM mail_body_chunks WHERE body_id = ? AND seq = ?`, r.id, r.seq).Scan(&r.buf)
 		if errors.Is(err, sql.ErrNoRows) {
-			r.done = true
-			continue
+			return 0, fmt.Errorf("read body %d: chunk %d missing, %d bytes short: %w", r.id, r.seq, r.left, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read body %d: %w", r.id, err)
@@ -178,5 +183,6 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
+	r.left -= int64(n)
 	return n, nil
 }

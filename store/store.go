@@ -92,7 +92,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		db.w.Close()
 		return nil, err
 	}
-	if db.r, err = sql.Open("sqlite3", dsn(path, "_query_only=1")); err != nil {
+	// Readers keep their prepared statements (per connection): the same
+	// few queries run once per message when a mail app pulls a folder
+	// through the IMAP endpoint, and preparing them again each time cost
+	// as much as running them.
+	if db.r, err = sql.Open("sqlite3", dsn(path, "_query_only=1&_stmt_cache_size=32")); err != nil {
 		db.w.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

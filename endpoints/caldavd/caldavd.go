@@ -104,7 +104,8 @@ type Options struct {
 	// Local takes the writes (PUT, DELETE); nil serves every calendar
 	// read-only (403 to a write).
 	Local *calsync.Local
-	// TLSConfig, when set, serves HTTPS instead of HTTP.
+	// TLSConfig, when set, serves HTTPS instead of HTTP on a listener
+	// that is not loopback (a loopback one stays HTTP).
 	TLSConfig *tls.Config
 	// FailDelay is how long a wrong login waits before its 401 (0: 1s).
 	FailDelay time.Duration
@@ -150,7 +151,11 @@ func New(opts Options) *Server {
 // may be called once: whether a plaintext login is allowed is decided
 // from ln's address.
 func (s *Server) Serve(ln net.Listener) error {
-	secure := isLoopback(ln.Addr()) || s.opts.TLSConfig != nil
+	// A loopback listener stays plain HTTP even with a certificate: the
+	// apps of the machine are set up for http://127.0.0.1:5233/, and the
+	// password never leaves it.
+	loopback := isLoopback(ln.Addr())
+	secure := loopback || s.opts.TLSConfig != nil
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -164,7 +169,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !secure {
 		s.log.Warn("the CalDAV listener is not loopback and has no TLS: every login will be refused", "addr", ln.Addr().String())
 	}
-	if s.opts.TLSConfig != nil {
+	if s.opts.TLSConfig != nil && !loopback {
 		ln = tls.NewListener(ln, s.opts.TLSConfig)
 	}
 	srv := &http.Server{

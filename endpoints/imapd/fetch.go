@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -16,38 +19,49 @@ import (
 )
 
 // each calls f for every message of the selection in numSet (sequence
-// numbers or local UIDs, "*" meaning the last), in sequence order.
+// numbers or local UIDs, "*" meaning the last), in sequence order, each
+// message once. The ranges are looked up by binary search in the
+// selection (ordered by local UID), so a client that fetches message by
+// message (mbsync does) costs what it fetches, not the folder's size per
+// command.
 func (sel *selected) each(numSet imap.NumSet, f func(seq uint32, m store.MailMessage) error) error {
+	n := len(sel.msgs)
+	var spans [][2]int // [lo, hi) indexes into sel.msgs
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		last := uint32(len(sel.msgs))
-		for i := range set {
-			staticRange(&set[i].Start, &set[i].Stop, last)
-		}
-		for i, m := range sel.msgs {
-			if set.Contains(uint32(i) + 1) {
-				if err := f(uint32(i)+1, m); err != nil {
-					return err
-				}
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			staticRange(&start, &stop, uint32(n))
+			lo, hi := int(min(uint64(start), uint64(n)+1))-1, int(min(uint64(stop), uint64(n)))
+			if start == 0 { // an empty selection: "*" is nothing
+				continue
 			}
+			spans = append(spans, [2]int{lo, hi})
 		}
 	case imap.UIDSet:
 		var last uint32
-		if n := len(sel.msgs); n > 0 {
+		if n > 0 {
 			last = sel.msgs[n-1].LocalUID
 		}
-		for i := range set {
-			staticRange((*uint32)(&set[i].Start), (*uint32)(&set[i].Stop), last)
-		}
-		for i, m := range sel.msgs {
-			if set.Contains(imap.UID(m.LocalUID)) {
-				if err := f(uint32(i)+1, m); err != nil {
-					return err
-				}
-			}
+		for _, r := range set {
+			start, stop := uint32(r.Start), uint32(r.Stop)
+			staticRange(&start, &stop, last)
+			lo := sort.Search(n, func(i int) bool { return sel.msgs[i].LocalUID >= start })
+			hi := sort.Search(n, func(i int) bool { return sel.msgs[i].LocalUID > stop })
+			spans = append(spans, [2]int{lo, hi})
 		}
 	default:
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Unsupported number set"}
+	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	next := 0 // the first index not visited yet
+	for _, sp := range spans {
+		for i := max(sp[0], next); i < sp[1]; i++ {
+			if err := f(uint32(i)+1, sel.msgs[i]); err != nil {
+				return err
+			}
+		}
+		next = max(next, sp[1])
 	}
 	return nil
 }
@@ -181,7 +195,13 @@ func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.MailM
 		return werr
 	}
 	wc := w.WriteBodySection(bs, m.Size)
-	n, err := io.Copy(wc, r)
+	// Limited to the announced size: the copy ends with the last byte
+	// instead of asking the store for a chunk after it (one query per
+	// message saved). The store keeps a body only at its announced size
+	// (store.ErrSizeMismatch), so nothing is cut.
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(wc, io.LimitReader(r, m.Size), *buf)
+	copyBufs.Put(buf)
 	if err == nil && n != m.Size {
 		// The literal's length is already on the wire: a short body
 		// cannot be answered any more; ending the connection is the
@@ -196,6 +216,14 @@ func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.MailM
 	}
 	return err
 }
+
+// copyBufs are the buffers bodies are streamed through: io.Copy would
+// allocate 32 KiB per message (neither side of the copy offers
+// WriterTo/ReaderFrom), which a pull of every message pays in GC.
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
 
 func (ss *session) body(m store.MailMessage) (io.Reader, error) {
 	r, err := ss.s.opts.DB.OpenMailBody(ss.s.base, m.BodyID)

@@ -224,7 +224,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &session{s: s, remote: c.NetConn().RemoteAddr().String()}, nil, nil
+			return &serialSession{ss: &session{s: s, remote: c.NetConn().RemoteAddr().String()}}, nil, nil
 		},
 		Caps:         caps,
 		Logger:       slogPrinter{s.log},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -25,8 +26,6 @@ type session struct {
 }
 
 var (
-	_ imapserver.SessionNamespace = (*session)(nil)
-
 	errNotYet = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
 		Text: "Not yet: over IMAP this holdover changes flags only; move, delete and file mail with `holdover mail` meanwhile"}
 	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
@@ -257,17 +256,31 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return ss.sel.report(w, allowExpunge) // what this load or an earlier one found
 }
 
-// Idle reports changes as they come: a commit of this process (a sync
+// idle reports changes as they come (IDLE): a commit of this process (a sync
 // pass, a local change, another session: store.DB.NextCommit) wakes it at
 // once, and a check of the folder's counters every Options.IdleCheck
 // catches other processes' writes (the CLI's). Either costs one
 // primary-key read while the folder is unchanged.
-func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+//
+// It holds the session's lock (serialSession) mu for each look only, and
+// looks only while IDLE lasts (stop checked under mu), so a command after
+// IDLE never runs beside it.
+func (ss *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}, mu *sync.Mutex) error {
 	tick := time.NewTicker(ss.s.opts.IdleCheck)
 	defer tick.Stop()
+	look := func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case <-stop:
+			return false, nil
+		default:
+		}
+		return true, ss.Poll(w, true)
+	}
 	for {
 		next := ss.s.opts.DB.NextCommit() // before the read: no commit falls between
-		if err := ss.Poll(w, true); err != nil {
+		if more, err := look(); !more || err != nil {
 			return err
 		}
 		select {

@@ -83,10 +83,6 @@ func (ss *session) target(name string) (store.MailFolder, error) {
 	return f, err
 }
 
-// AppendLimit implements imapserver.SessionAppendLimit: imapserver
-// answers NO [TOOBIG] from the literal's announced size.
-func (ss *session) AppendLimit() uint32 { return AppendLimit }
-
 // Append stores the message as a local change: streamed to the outbox's
 // spool, committed with its mail.append row, answered with APPENDUID in
 // the local UID space.
