@@ -60,6 +60,6 @@ func (d *Daemon) prepareCalDAV(cfg *config.Config) (*endpointSwitch, error) {
 	return d.caldav.prepare(d.log, cfg.Listen.CalDAV, keys, cfg.Listen.TLS, func() localServer {
 		return caldavd.New(caldavd.Options{DB: d.db, Auth: caldavd.StaticAuth(logins), Log: d.log.With("endpoint", "caldav"),
 			TLSConfig: d.localTLSConfig(cfg),
-			Local: &calsync.Local{DB: d.db, Notify: d.Nudge}})
+			Local:     &calsync.Local{DB: d.db, Notify: d.Nudge}})
 	})
 }
