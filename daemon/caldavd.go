@@ -6,6 +6,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/caldavd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/sync/calsync"
 )
 
@@ -38,27 +39,12 @@ func calendarLogin(a config.Account) *config.LocalAuth {
 	return nil
 }
 
-func caldavLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]caldavd.Login) {
-	keys := map[string]config.LocalAuth{}
-	logins := map[string]caldavd.Login{}
-	for _, a := range cfg.Accounts {
-		la := calendarLogin(a)
-		if la == nil {
-			continue
-		}
-		keys[la.Username] = *la
-		secret := la.Secret
-		logins[la.Username] = caldavd.Login{Account: a.Name, Password: secret.Resolve}
-	}
-	return keys, logins
-}
-
 // prepareCalDAV binds the CalDAV endpoint for cfg when it differs from
 // the running one (nil when nothing changes).
 func (d *Daemon) prepareCalDAV(cfg *config.Config) (*endpointSwitch, error) {
-	keys, logins := caldavLogins(cfg)
+	keys, logins := localLogins(cfg, calendarLogin)
 	return d.caldav.prepare(d.log, cfg.Listen.CalDAV, keys, cfg.Listen.TLS, func() localServer {
-		return caldavd.New(caldavd.Options{DB: d.db, Auth: caldavd.StaticAuth(logins), Log: d.log.With("endpoint", "caldav"),
+		return caldavd.New(caldavd.Options{DB: d.db, Auth: locallogin.Static(logins), Log: d.log.With("endpoint", "caldav"),
 			TLSConfig: d.localTLSConfig(cfg),
 			Local:     &calsync.Local{DB: d.db, Notify: d.Nudge}})
 	})

@@ -9,6 +9,7 @@ import (
 	gosync "sync"
 
 	"github.com/holdover/holdover/config"
+	"github.com/holdover/holdover/internal/locallogin"
 )
 
 // localServer is what a local endpoint (SMTP submission, IMAP) serves
@@ -107,4 +108,23 @@ func (e *localEndpoint) stop() {
 		e.retire(srv)
 	}
 	e.wg.Wait()
+}
+
+// localLogins are the local logins of cfg's accounts that pick returns
+// (nil: the account has none for that endpoint), keyed by username: the
+// config entries (the endpoint switch compares them to know whether a
+// server must change) and the table its server checks logins against.
+func localLogins(cfg *config.Config, pick func(config.Account) *config.LocalAuth) (map[string]config.LocalAuth, map[string]locallogin.Login) {
+	keys := map[string]config.LocalAuth{}
+	logins := map[string]locallogin.Login{}
+	for _, a := range cfg.Accounts {
+		la := pick(a)
+		if la == nil {
+			continue
+		}
+		keys[la.Username] = *la
+		secret := la.Secret
+		logins[la.Username] = locallogin.Login{Account: a.Name, Password: secret.Resolve}
+	}
+	return keys, logins
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/sync/outbox"
 )
 
@@ -15,19 +16,13 @@ func newIMAPEndpoint() *localEndpoint {
 		retire: func(srv localServer) { srv.(*imapd.Server).Close() }}
 }
 
-func imapLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]imapd.Login) {
-	keys := map[string]config.LocalAuth{}
-	logins := map[string]imapd.Login{}
-	for _, a := range cfg.Accounts {
-		if a.Mail == nil || a.Mail.Local == nil || a.Mail.IMAP == nil {
-			continue
-		}
-		la := *a.Mail.Local
-		keys[la.Username] = la
-		secret := la.Secret
-		logins[la.Username] = imapd.Login{Account: a.Name, Password: secret.Resolve}
+// imapLogin is the local login that reads an account's mail mirror:
+// mail.local, for an account that mirrors mail over IMAP.
+func imapLogin(a config.Account) *config.LocalAuth {
+	if a.Mail == nil || a.Mail.IMAP == nil {
+		return nil
 	}
-	return keys, logins
+	return a.Mail.Local
 }
 
 // prepareIMAP binds the IMAP endpoint for cfg when it differs from the
@@ -37,9 +32,9 @@ func imapLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]ima
 // (store.DB.NextCommit); another DB would leave them to the periodic
 // check.
 func (d *Daemon) prepareIMAP(cfg *config.Config) (*endpointSwitch, error) {
-	keys, logins := imapLogins(cfg)
+	keys, logins := localLogins(cfg, imapLogin)
 	return d.imap.prepare(d.log, cfg.Listen.IMAP, keys, cfg.Listen.TLS, func() localServer {
-		return imapd.New(imapd.Options{DB: d.db, Auth: imapd.StaticAuth(logins), Log: d.log.With("endpoint", "imap"),
+		return imapd.New(imapd.Options{DB: d.db, Auth: locallogin.Static(logins), Log: d.log.With("endpoint", "imap"),
 			Flagger: d.local(cfg), NoChange: outbox.ErrNoChange, TLSConfig: d.localTLSConfig(cfg)})
 	})
 }

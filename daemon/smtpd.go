@@ -6,6 +6,7 @@ import (
 
 	"github.com/holdover/holdover/config"
 	"github.com/holdover/holdover/endpoints/smtpd"
+	"github.com/holdover/holdover/internal/locallogin"
 )
 
 // newSubmission is the local SMTP endpoint (listen.smtp), through which
@@ -16,27 +17,21 @@ func newSubmission() *localEndpoint {
 		retire: func(srv localServer) { shutdownSMTP(srv.(*smtpd.Server)) }}
 }
 
-func smtpLogins(cfg *config.Config) (map[string]config.LocalAuth, map[string]smtpd.Login) {
-	keys := map[string]config.LocalAuth{}
-	logins := map[string]smtpd.Login{}
-	for _, a := range cfg.Accounts {
-		if a.Mail == nil || a.Mail.Local == nil || a.Mail.SMTP == nil {
-			continue
-		}
-		la := *a.Mail.Local
-		keys[la.Username] = la
-		secret := la.Secret
-		logins[la.Username] = smtpd.Login{Account: a.Name, Password: secret.Resolve}
+// smtpLogin is the local login that sends as an account: mail.local,
+// for an account that has SMTP to send through.
+func smtpLogin(a config.Account) *config.LocalAuth {
+	if a.Mail == nil || a.Mail.SMTP == nil {
+		return nil
 	}
-	return keys, logins
+	return a.Mail.Local
 }
 
 // prepareSMTP binds the SMTP endpoint for cfg when it differs from the
 // running one (nil when nothing changes).
 func (d *Daemon) prepareSMTP(cfg *config.Config) (*endpointSwitch, error) {
-	keys, logins := smtpLogins(cfg)
+	keys, logins := localLogins(cfg, smtpLogin)
 	return d.smtp.prepare(d.log, cfg.Listen.SMTP, keys, cfg.Listen.TLS, func() localServer {
-		return smtpd.New(smtpd.Options{Submitter: d.local(cfg), Auth: smtpd.StaticAuth(logins), Log: d.log.With("endpoint", "smtp"),
+		return smtpd.New(smtpd.Options{Submitter: d.local(cfg), Auth: locallogin.Static(logins), Log: d.log.With("endpoint", "smtp"),
 			TLSConfig: d.localTLSConfig(cfg)})
 	})
 }

@@ -29,8 +29,6 @@ package smtpd
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -39,6 +37,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/holdover/holdover/internal/locallogin"
 
 	"github.com/emersion/go-smtp"
 
@@ -52,45 +52,20 @@ type Submitter interface {
 	Submit(ctx context.Context, account string, env hsync.Envelope, msg io.Reader) (messageID string, err error)
 }
 
-// Authenticator checks a local login and returns the account it sends
-// as. Wrong credentials must be reported as ErrBadCredentials (535 to
-// the client); any other error is a local fault (454, try again).
-type Authenticator func(ctx context.Context, username, password string) (account string, err error)
+// Authenticator checks a local login and returns the account it opens
+// (see package locallogin).
+type Authenticator = locallogin.Authenticator
 
 // ErrBadCredentials is what an Authenticator returns for a wrong username
 // or password.
-var ErrBadCredentials = errors.New("bad username or password")
+var ErrBadCredentials = locallogin.ErrBadCredentials
 
 // Login is one account's local login, as StaticAuth takes it.
-type Login struct {
-	Account string
-	// Password is called at each login, so a rotated secret is picked up
-	// without a restart.
-	Password func(ctx context.Context) (string, error)
-}
+type Login = locallogin.Login
 
-// StaticAuth checks logins against a fixed table keyed by username. The
-// password comparison takes the same time whatever the password (both
-// are hashed first, so their lengths do not show either).
-func StaticAuth(logins map[string]Login) Authenticator {
-	return func(ctx context.Context, username, password string) (string, error) {
-		got := sha256.Sum256([]byte(password))
-		l, ok := logins[username]
-		if !ok || l.Password == nil {
-			subtle.ConstantTimeCompare(got[:], got[:])
-			return "", ErrBadCredentials
-		}
-		pw, err := l.Password(ctx)
-		if err != nil {
-			return "", fmt.Errorf("password of local login %s: %w", username, err)
-		}
-		want := sha256.Sum256([]byte(pw))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			return "", ErrBadCredentials
-		}
-		return l.Account, nil
-	}
-}
+// StaticAuth checks logins against a fixed table keyed by username, in
+// constant time (locallogin.Static).
+func StaticAuth(logins map[string]Login) Authenticator { return locallogin.Static(logins) }
 
 // Options configure a Server.
 type Options struct {
