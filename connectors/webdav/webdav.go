@@ -247,6 +247,7 @@ func (c *Client) send(ctx context.Context, req request, pw string) (*http.Respon
 	for k, v := range req.header {
 		hreq.Header.Set(k, v)
 	}
+	davhttp.MarkReplayable(hreq)
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		wd.stop()

@@ -252,3 +252,18 @@ func QuoteETag(e string) string {
 	}
 	return `"` + e + `"`
 }
+
+// MarkReplayable lets net/http send a read-only DAV request (PROPFIND,
+// REPORT) again on a new connection when the kept-alive one it picked
+// turns out dead before any answer: typically the first request after an
+// outage, on a connection the network or a proxy closed meanwhile.
+// net/http retries so by itself for GET only; a nil Idempotency-Key
+// header is its documented way to say "idempotent" without sending it.
+// Writes are never marked: a conditional PUT that reached the server
+// must not be sent twice behind the caller's back.
+func MarkReplayable(req *http.Request) {
+	switch req.Method {
+	case "PROPFIND", "REPORT":
+		req.Header["Idempotency-Key"] = nil
+	}
+}

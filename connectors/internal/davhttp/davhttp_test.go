@@ -1,7 +1,12 @@
 package davhttp_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -61,5 +66,82 @@ func TestReadMultistatusTellsCallbackErrorsFromReadErrors(t *testing.T) {
 func TestOneLineCutsAtARune(t *testing.T) {
 	if got := davhttp.OneLine("a\n  b\tcé", 5); got != "a b c…" {
 		t.Fatalf("OneLine = %q", got)
+	}
+}
+
+// killSecondRequest serves HTTP/1.1 by hand: on its first connection it
+// answers one request with keep-alive, then reads the next and hangs up
+// without an answer (a connection that died while idle in the pool);
+// every later connection is answered normally.
+func killSecondRequest(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answer := func(br *bufio.Reader, c net.Conn) bool {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, req.Body)
+		fmt.Fprint(c, "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\nContent-Length: 0\r\n\r\n")
+		return true
+	}
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(first bool) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if !answer(br, c) || !first {
+					for answer(br, c) {
+					}
+					return
+				}
+				http.ReadRequest(br) // the reused connection's request: never answered
+			}(n == 0)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func TestAReadOnlyRequestOnADeadKeptConnectionIsSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		mark   bool
+		wantOK bool
+	}{
+		{"PROPFIND", true, true},
+		{"REPORT", true, true},
+		{"PROPFIND", false, false}, // what net/http does unmarked: the test can fail
+		{"PUT", true, false},       // writes are never replayed
+	} {
+		t.Run(fmt.Sprintf("%s marked=%v", tc.method, tc.mark), func(t *testing.T) {
+			url := killSecondRequest(t)
+			client := &http.Client{Transport: &http.Transport{}}
+			do := func() error {
+				req, _ := http.NewRequest(tc.method, url, strings.NewReader("<propfind/>"))
+				if tc.mark {
+					davhttp.MarkReplayable(req)
+				}
+				resp, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				return err
+			}
+			if err := do(); err != nil {
+				t.Fatalf("first request: %v", err)
+			}
+			if err := do(); (err == nil) != tc.wantOK {
+				t.Fatalf("second request on the dead connection: %v, want ok=%v", err, tc.wantOK)
+			}
+		})
 	}
 }
