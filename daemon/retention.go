@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -24,6 +27,7 @@ func (d *Daemon) runRetention(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		d.pruneOutbox(ctx)
+		d.sweepSpool()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -46,5 +50,39 @@ func (d *Daemon) pruneOutbox(ctx context.Context) {
 	if got.Rows > 0 {
 		d.log.Info("outbox retention: pruned finished actions", "rows", got.Rows, "bytes", got.Bytes,
 			"keep_done", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
+	}
+}
+
+// spoolOrphanAge is when a file in the spool is an orphan: a submission,
+// an APPEND or a sync batch holds its spool file for seconds to minutes,
+// from the network to its commit; one a day old was left by a process
+// that died in between (its message was never acknowledged, so nothing
+// is lost with it).
+const spoolOrphanAge = 24 * time.Hour
+
+// sweepSpool removes the orphans of <data_dir>/spool (see
+// spoolOrphanAge). Only holdover's own temporary files are touched, and
+// a file still written to is never one of them (its time moves).
+func (d *Daemon) sweepSpool() {
+	dir := filepath.Join(d.Config().DataDir, "spool")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "holdover-") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < spoolOrphanAge {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		d.log.Info("spool: removed files left by an interrupted process", "files", n, "older_than", spoolOrphanAge.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,6 +126,51 @@ func TestDaemonPrunesOldFinishedActionsAndOutagesKeepTheirCounts(t *testing.T) {
 	} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
+}
+
+// At start the daemon removes the spool files a process that died
+// between the network and its commit left a day or more ago; a fresh
+// one (a submission in progress) and files that are not holdover's stay.
+func TestDaemonSweepsSpoolFilesLeftByADeadProcess(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	writeConfig(t, cfgPath, data, "work")
+	if err := prepareDataDir(data); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(data, "spool")
+	old := time.Now().Add(-25 * time.Hour)
+	files := map[string]bool{ // name: swept
+		"holdover-submit-1":      true,
+		"holdover-append-2":      true,
+		"holdover-mail-3.spool":  true,
+		"holdover-submit-fresh":  false,
+		"notes-of-the-admin.txt": false,
+	}
+	for name := range files {
+		p := filepath.Join(spool, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if name != "holdover-submit-fresh" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	start(t, cfgPath)
+	deadline := time.Now().Add(10 * time.Second)
+	for name, swept := range files {
+		for {
+			_, err := os.Stat(filepath.Join(spool, name))
+			if gone := os.IsNotExist(err); gone == swept {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: swept = %v, want %v", name, !swept, swept)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
