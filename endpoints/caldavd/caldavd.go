@@ -52,30 +52,14 @@ import (
 	"time"
 
 	"github.com/holdover/holdover/internal/locallogin"
-
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
 )
 
-// Authenticator checks a local login and returns the account it opens
-// (see package locallogin).
-type Authenticator = locallogin.Authenticator
-
-// ErrBadCredentials is what an Authenticator returns for a wrong username
-// or password.
-var ErrBadCredentials = locallogin.ErrBadCredentials
-
-// Login is one account's local login, as StaticAuth takes it.
-type Login = locallogin.Login
-
-// StaticAuth checks logins against a fixed table keyed by username, in
-// constant time (locallogin.Static).
-func StaticAuth(logins map[string]Login) Authenticator { return locallogin.Static(logins) }
-
 // Options configure a Server.
 type Options struct {
 	DB   *store.DB
-	Auth Authenticator
+	Auth locallogin.Authenticator
 	// Local takes the writes (PUT, DELETE); nil serves every calendar
 	// read-only (403 to a write).
 	Local *calsync.Local
@@ -129,7 +113,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	// A loopback listener stays plain HTTP even with a certificate: the
 	// apps of the machine are set up for http://127.0.0.1:5233/, and the
 	// password never leaves it.
-	loopback := isLoopback(ln.Addr())
+	loopback := locallogin.Loopback(ln.Addr())
 	secure := loopback || s.opts.TLSConfig != nil
 	s.mu.Lock()
 	if s.closed {
@@ -178,18 +162,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// isLoopback: a loopback TCP address or a Unix socket never carries the
-// password off the machine.
-func isLoopback(a net.Addr) bool {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
-}
-
 type accountKey struct{}
 
 // accountOf is the account the request's login opened.
@@ -212,7 +184,7 @@ func (s *Server) handler(secure bool) http.Handler {
 			return
 		}
 		account, err := s.opts.Auth(r.Context(), user, pass)
-		if errors.Is(err, ErrBadCredentials) {
+		if errors.Is(err, locallogin.ErrBadCredentials) {
 			s.log.Warn("CalDAV login refused", "username", user, "remote", r.RemoteAddr)
 			select {
 			case <-time.After(s.opts.FailDelay):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/holdover/holdover/endpoints/caldavd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/calsync"
@@ -319,7 +320,7 @@ func TestAnUnreadableObjectIsServedRawAndSkippedByQueries(t *testing.T) {
 // password included.
 func TestAListenerOffLoopbackWithoutTLSRefusesEveryLogin(t *testing.T) {
 	ln, db := offLoopback(t)
-	srv := caldavd.New(caldavd.Options{DB: db, Auth: caldavd.StaticAuth(map[string]caldavd.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
+	srv := caldavd.New(caldavd.Options{DB: db, Auth: locallogin.Static(map[string]locallogin.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
 	go srv.Serve(ln)
 	defer srv.Close()
 	resp, body := do(t, "PROPFIND", "http://"+ln.Addr().String()+"/work/", "")
@@ -333,7 +334,7 @@ func TestAListenerOffLoopbackWithTLSServesLogins(t *testing.T) {
 	ln, db := offLoopback(t)
 	cert, pool := testenv.SelfSigned(t)
 	srv := caldavd.New(caldavd.Options{DB: db, TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}},
-		Auth: caldavd.StaticAuth(map[string]caldavd.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
+		Auth: locallogin.Static(map[string]locallogin.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
 	go srv.Serve(ln)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}

@@ -16,6 +16,7 @@ import (
 	"github.com/holdover/holdover/endpoints/caldavd"
 	"github.com/holdover/holdover/internal/backoff"
 	"github.com/holdover/holdover/internal/faultproxy"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -90,7 +91,7 @@ func startEndpoint(t *testing.T, db *store.DB, local *calsync.Local) string {
 		t.Fatal(err)
 	}
 	srv := caldavd.New(caldavd.Options{DB: db, Local: local, FailDelay: time.Millisecond,
-		Auth: caldavd.StaticAuth(map[string]caldavd.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
+		Auth: locallogin.Static(map[string]locallogin.Login{localUser: {Account: account, Password: func(context.Context) (string, error) { return localPass, nil }}})})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/outbox"
 )
@@ -144,7 +145,7 @@ func newFuzzEndpoint(t testing.TB) *fuzzEndpoint {
 	pw := func(context.Context) (string, error) { return localPass, nil }
 	srv := imapd.New(imapd.Options{DB: db, FailDelay: time.Millisecond,
 		Flagger: &outbox.Local{DB: db, SpoolDir: t.TempDir()}, NoChange: outbox.ErrNoChange,
-		Auth: imapd.StaticAuth(map[string]imapd.Login{localUser: {Account: "work", Password: pw}}),
+		Auth: locallogin.Static(map[string]locallogin.Login{localUser: {Account: "work", Password: pw}}),
 		Log:  slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(e.ln) }()

@@ -15,6 +15,7 @@ import (
 
 	imapconn "github.com/holdover/holdover/connectors/imap"
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
@@ -58,7 +59,7 @@ func startEndpointWith(t testing.TB, opts imapd.Options) string {
 		t.Fatal(err)
 	}
 	pw := func(context.Context) (string, error) { return localPass, nil }
-	opts.Auth = imapd.StaticAuth(map[string]imapd.Login{localUser: {Account: "work", Password: pw}})
+	opts.Auth = locallogin.Static(map[string]locallogin.Login{localUser: {Account: "work", Password: pw}})
 	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := imapd.New(opts)
 	done := make(chan error, 1)

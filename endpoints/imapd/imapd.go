@@ -82,33 +82,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/holdover/holdover/internal/locallogin"
-
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/store"
 )
-
-// Authenticator checks a local login and returns the account it opens
-// (see package locallogin).
-type Authenticator = locallogin.Authenticator
-
-// ErrBadCredentials is what an Authenticator returns for a wrong username
-// or password.
-var ErrBadCredentials = locallogin.ErrBadCredentials
-
-// Login is one account's local login, as StaticAuth takes it.
-type Login = locallogin.Login
-
-// StaticAuth checks logins against a fixed table keyed by username, in
-// constant time (locallogin.Static).
-func StaticAuth(logins map[string]Login) Authenticator { return locallogin.Static(logins) }
 
 // Options configure a Server.
 type Options struct {
 	DB   *store.DB
-	Auth Authenticator
+	Auth locallogin.Authenticator
 	// Flagger, when set, makes STORE (and the \Seen a FETCH of BODY[]
 	// sets) local changes through the outbox; nil keeps every folder
 	// read-only. When it also implements Writer (outbox.Local does),
@@ -183,7 +167,7 @@ var caps = imap.CapSet{
 // may be called once: whether plaintext LOGIN is allowed is decided from
 // ln's address.
 func (s *Server) Serve(ln net.Listener) error {
-	loopback := isLoopback(ln.Addr())
+	loopback := locallogin.Loopback(ln.Addr())
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -235,18 +219,6 @@ func (s *Server) Close() error {
 		srv.Close()
 	}
 	return nil
-}
-
-// isLoopback: a loopback TCP address or a Unix socket never carries the
-// password off the machine.
-func isLoopback(a net.Addr) bool {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
 }
 
 // slogPrinter takes imapserver's internal error log.

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/internal/locallogin"
 )
 
 func TestClientReadsTheMirrorAsDovecotServesIt(t *testing.T) {
@@ -265,7 +266,7 @@ func TestCloseBeforeServeReleasesTheListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := imapd.New(imapd.Options{DB: openStore(t), Auth: imapd.StaticAuth(nil)})
+	srv := imapd.New(imapd.Options{DB: openStore(t), Auth: locallogin.Static(nil)})
 	srv.Close()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/store"
 )
 
@@ -47,7 +48,7 @@ func (ss *session) Close() error { return nil }
 
 func (ss *session) Login(username, password string) error {
 	account, err := ss.s.opts.Auth(ss.s.base, username, password)
-	if errors.Is(err, ErrBadCredentials) {
+	if errors.Is(err, locallogin.ErrBadCredentials) {
 		ss.s.log.Warn("IMAP login refused", "username", username, "remote", ss.remote)
 		select {
 		case <-time.After(ss.s.opts.FailDelay):

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/holdover/holdover/endpoints/imapd"
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/internal/testenv"
 )
 
@@ -28,7 +29,7 @@ func TestOffLoopbackLoginNeedsSTARTTLS(t *testing.T) {
 		}
 		pw := func(context.Context) (string, error) { return localPass, nil }
 		srv := imapd.New(imapd.Options{DB: openStore(t), TLSConfig: tc,
-			Auth: imapd.StaticAuth(map[string]imapd.Login{localUser: {Account: "work", Password: pw}})})
+			Auth: locallogin.Static(map[string]locallogin.Login{localUser: {Account: "work", Password: pw}})})
 		done := make(chan error, 1)
 		go func() { done <- srv.Serve(farListener{ln}) }()
 		t.Cleanup(func() { srv.Close(); <-done })

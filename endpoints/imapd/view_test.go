@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/store"
 	"github.com/holdover/holdover/sync/outbox"
 )
@@ -51,7 +52,7 @@ func TestExpungeNowWritesTheSessionsOwnRemovalsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{DB: db, Auth: StaticAuth(nil), Flagger: &outbox.Local{DB: db}, Log: slog.New(slog.DiscardHandler)})
+	srv := New(Options{DB: db, Auth: locallogin.Static(nil), Flagger: &outbox.Local{DB: db}, Log: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
 	ss := &session{s: srv, account: "work"}
 	if _, err := ss.Select("INBOX", &imap.SelectOptions{}); err != nil {

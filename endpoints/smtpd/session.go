@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -68,7 +69,7 @@ func (ss *session) login(identity, username, password string) error {
 	defer cancel()
 	account, err := ss.s.opts.Auth(ctx, username, password)
 	switch {
-	case errors.Is(err, ErrBadCredentials):
+	case errors.Is(err, locallogin.ErrBadCredentials):
 		log.Warn("smtp login refused")
 		return errBadLogin
 	case err != nil:

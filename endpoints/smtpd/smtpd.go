@@ -38,10 +38,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/holdover/holdover/internal/locallogin"
-
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	hsync "github.com/holdover/holdover/sync"
 )
 
@@ -52,25 +51,10 @@ type Submitter interface {
 	Submit(ctx context.Context, account string, env hsync.Envelope, msg io.Reader) (messageID string, err error)
 }
 
-// Authenticator checks a local login and returns the account it opens
-// (see package locallogin).
-type Authenticator = locallogin.Authenticator
-
-// ErrBadCredentials is what an Authenticator returns for a wrong username
-// or password.
-var ErrBadCredentials = locallogin.ErrBadCredentials
-
-// Login is one account's local login, as StaticAuth takes it.
-type Login = locallogin.Login
-
-// StaticAuth checks logins against a fixed table keyed by username, in
-// constant time (locallogin.Static).
-func StaticAuth(logins map[string]Login) Authenticator { return locallogin.Static(logins) }
-
 // Options configure a Server.
 type Options struct {
 	Submitter Submitter
-	Auth      Authenticator
+	Auth      locallogin.Authenticator
 	// Domain is the name in the greeting; empty means "localhost".
 	Domain string
 	// MaxMessageBytes bounds a message; 0 means 50 MiB.
@@ -154,7 +138,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("smtpd: Serve called twice")
 	}
 	s.ln = ln
-	s.srv.AllowInsecureAuth = isLoopback(ln.Addr())
+	s.srv.AllowInsecureAuth = locallogin.Loopback(ln.Addr())
 	s.mu.Unlock()
 	if !s.srv.AllowInsecureAuth && s.opts.TLSConfig == nil {
 		s.log.Warn("the SMTP listener is not loopback and has no TLS: every login will be refused", "addr", ln.Addr().String())
@@ -167,18 +151,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	return err
-}
-
-// isLoopback: a loopback TCP address or a Unix socket never carries the
-// password off the machine.
-func isLoopback(a net.Addr) bool {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
 }
 
 // Shutdown stops accepting connections, answers new MAIL commands with

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdover/holdover/internal/locallogin"
 	"github.com/holdover/holdover/internal/testenv"
 	hsync "github.com/holdover/holdover/sync"
 )
@@ -100,7 +101,7 @@ func static(pw string) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) { return pw, nil }
 }
 
-var logins = map[string]Login{
+var logins = map[string]locallogin.Login{
 	"alice": {Account: "work", Password: static(alicePass)},
 	"bob":   {Account: "home", Password: static(bobPass)},
 }
@@ -120,7 +121,7 @@ func start(t *testing.T, opts Options, ln net.Listener) *server {
 	logs := &syncBuffer{}
 	opts.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opts.Auth == nil {
-		opts.Auth = StaticAuth(logins)
+		opts.Auth = locallogin.Static(logins)
 	}
 	sub, _ := opts.Submitter.(*fakeSubmitter)
 	if opts.Submitter == nil {
@@ -260,7 +261,7 @@ func TestAuthorizationIdentityMustBeTheUser(t *testing.T) {
 }
 
 func TestPasswordSourceFailureIsATemporaryAuthFailure(t *testing.T) {
-	broken := StaticAuth(map[string]Login{"alice": {Account: "work", Password: func(context.Context) (string, error) {
+	broken := locallogin.Static(map[string]locallogin.Login{"alice": {Account: "work", Password: func(context.Context) (string, error) {
 		return "", errors.New("password_command exited 1")
 	}}})
 	s := start(t, Options{Auth: broken}, nil)
@@ -490,27 +491,4 @@ func TestPlaintextAuthOnlyOnLoopback(t *testing.T) {
 			t.Fatalf("submitted %d", n)
 		}
 	})
-}
-
-func TestStaticAuth(t *testing.T) {
-	auth := StaticAuth(logins)
-	tests := []struct {
-		name, user, pass, account string
-		bad                       bool
-	}{
-		{"right password", "alice", alicePass, "work", false},
-		{"another account", "bob", bobPass, "home", false},
-		{"wrong password", "alice", bobPass, "", true},
-		{"a prefix of the password", "alice", alicePass[:5], "", true},
-		{"unknown user", "mallory", alicePass, "", true},
-		{"empty password", "alice", "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			account, err := auth(context.Background(), tt.user, tt.pass)
-			if tt.bad != errors.Is(err, ErrBadCredentials) || account != tt.account {
-				t.Fatalf("= %q, %v", account, err)
-			}
-		})
-	}
 }

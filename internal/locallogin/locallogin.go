@@ -12,6 +12,8 @@
 //     put in an error.
 //   - Wrong credentials are ErrBadCredentials and nothing else; any other
 //     error is a local fault (the endpoint answers "try again").
+//   - A password may cross in plaintext only where Loopback says so; an
+//     endpoint listening anywhere else needs TLS for every login.
 package locallogin
 
 import (
@@ -20,6 +22,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Authenticator checks a local login and returns the account it opens.
@@ -58,4 +61,16 @@ func Static(logins map[string]Login) Authenticator {
 		}
 		return l.Account, nil
 	}
+}
+
+// Loopback reports whether a listener's address keeps a plaintext
+// password on this machine: a loopback TCP address or a Unix socket.
+func Loopback(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
 }

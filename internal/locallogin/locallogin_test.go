@@ -3,6 +3,7 @@ package locallogin
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,23 @@ func TestStaticPicksTheAccountAndRefusesEverythingElseAlike(t *testing.T) {
 				t.Fatalf("the error %q shows the password", err)
 			}
 		})
+	}
+}
+
+func TestLoopbackIsLoopbackTCPOrAUnixSocketOnly(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1143}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 1143}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 2), Port: 1143}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 1143}, false}, // every interface
+		{&net.UnixAddr{Name: "/run/holdover.sock", Net: "unix"}, true},
+		{&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, false},
+	} {
+		if got := Loopback(tc.addr); got != tc.want {
+			t.Errorf("Loopback(%v) = %v, want %v", tc.addr, got, tc.want)
+		}
 	}
 }
