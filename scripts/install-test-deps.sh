@@ -2,7 +2,8 @@
 # Installs the real servers that holdover's integration tests start through
 # internal/testenv (Dovecot IMAP, Radicale CalDAV, Apache httpd WebDAV) plus
 # the tools they use, Chromium for the status page's browser test, and mutt
-# for the sendmail test (a real program calling holdover sendmail).
+# for the sendmail test (a real program calling holdover sendmail), and
+# offlineimap, a second real client of the local IMAP endpoint.
 # Idempotent: exits at once when everything is present.
 # The packages' own services are not started or enabled by this script.
 set -euo pipefail
@@ -26,6 +27,7 @@ needs=(
 	"vdirsyncer                    vdirsyncer"
 	"/usr/lib/python3/dist-packages/caldav python3-caldav"
 	"litmus                        litmus"
+	"offlineimap                   offlineimap3"
 )
 
 missing=()
@@ -64,4 +66,7 @@ fi
 # CalDAV clients of the local CalDAV endpoint (endpoints/caldavd): vdirsyncer
 # syncing a folder, python3-caldav discovery, the litmus WebDAV suite.
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends vdirsyncer python3-caldav litmus
+# A second real client of the local IMAP endpoint (endpoints/imapd); it
+# recommends nothing, --no-install-recommends keeps it that way.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends offlineimap3
 echo "install-test-deps: done"
