@@ -35,14 +35,6 @@ func (db *DB) LocalMailCountersOf(ctx context.Context, folderID int64) (LocalMai
 	return c, nil
 }
 
-// LocalMailChangedSince returns the folder's rows changed after modseq,
-// ascending by local UID: messages shown since, messages whose flags
-// changed, and messages hidden by a queued delete (Deleted set).
-func (db *DB) LocalMailChangedSince(ctx context.Context, folderID int64, modseq uint64) ([]MailMessage, error) {
-	return db.queryMailMessages(ctx, `SELECT `+mailMessageColumns+` FROM mail_messages m JOIN mail_folders f ON f.id = m.folder_id
-		WHERE m.folder_id = ? AND m.local_modseq > ? ORDER BY m.local_uid`, folderID, modseq)
-}
-
 // LocalMailUIDs returns the local UIDs the folder shows, up to and
 // including upTo, ascending.
 func (db *DB) LocalMailUIDs(ctx context.Context, folderID int64, upTo uint32) ([]uint32, error) {

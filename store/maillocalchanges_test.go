@@ -56,7 +56,11 @@ func TestLocalChangeCountersCountWhatAClientCanSee(t *testing.T) {
 		}
 		var b []string
 		for _, m := range ms {
-			b = append(b, fmt.Sprintf("%s/%d/%v/%v", m.MessageID, m.LocalUID, m.Flags, m.Deleted))
+			full, err := db.MailMessageByID(ctx, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, fmt.Sprintf("%s/%d/%v/%v", full.MessageID, m.LocalUID, m.Flags, m.Deleted))
 		}
 		return strings.Join(b, " ")
 	}

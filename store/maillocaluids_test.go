@@ -18,7 +18,11 @@ func localUIDs(t *testing.T, db *DB, folderID int64) map[string]uint32 {
 	}
 	out := map[string]uint32{}
 	for _, m := range ms {
-		out[m.MessageID] = m.LocalUID
+		full, err := db.MailMessageByID(context.Background(), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[full.MessageID] = m.LocalUID
 	}
 	return out
 }

@@ -24,7 +24,7 @@ import (
 // selection (ordered by local UID), so a client that fetches message by
 // message (mbsync does) costs what it fetches, not the folder's size per
 // command.
-func (sel *selected) each(numSet imap.NumSet, f func(seq uint32, m store.MailMessage) error) error {
+func (sel *selected) each(numSet imap.NumSet, f func(seq uint32, m store.LocalMail) error) error {
 	n := len(sel.msgs)
 	var spans [][2]int // [lo, hi) indexes into sel.msgs
 	switch set := numSet.(type) {
@@ -92,7 +92,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	seen = seen && ss.writable()
 	needsBody := len(options.BodySection) > 0 || options.Envelope || options.BodyStructure != nil
 	expungeIssued := false
-	err := ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+	err := ss.sel.each(numSet, func(seq uint32, m store.LocalMail) error {
 		opts := options
 		if ss.sel.isGone(m) {
 			// Left the folder, its EXPUNGE not sent yet (RFC 9051 7.5.1
@@ -129,7 +129,7 @@ var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUN
 	Text: "Some of the messages asked for were expunged meanwhile"}
 
 // bodyStored reports whether a message's body can still be read.
-func (ss *session) bodyStored(m store.MailMessage) bool {
+func (ss *session) bodyStored(m store.LocalMail) bool {
 	_, err := ss.s.opts.DB.OpenMailBody(ss.s.base, m.BodyID)
 	return err == nil
 }
@@ -142,7 +142,7 @@ func imapFlags(flags []string) []imap.Flag {
 	return out
 }
 
-func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m store.MailMessage, options *imap.FetchOptions) error {
+func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m store.LocalMail, options *imap.FetchOptions) error {
 	w.WriteUID(imap.UID(m.LocalUID))
 	if options.Flags {
 		w.WriteFlags(imapFlags(m.Flags))
@@ -179,7 +179,7 @@ func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m store.MailMessa
 // fetchSection writes one BODY[...] item: the whole message is streamed
 // from the store; a part, a header or a partial is cut from the same
 // stream by go-imap's helpers.
-func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.MailMessage, bs *imap.FetchItemBodySection) error {
+func (ss *session) fetchSection(w *imapserver.FetchResponseWriter, m store.LocalMail, bs *imap.FetchItemBodySection) error {
 	r, err := ss.body(m)
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ var copyBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-func (ss *session) body(m store.MailMessage) (io.Reader, error) {
+func (ss *session) body(m store.LocalMail) (io.Reader, error) {
 	r, err := ss.s.opts.DB.OpenMailBody(ss.s.base, m.BodyID)
 	if err != nil {
 		return nil, ss.local("open body", err)
@@ -233,7 +233,7 @@ func (ss *session) body(m store.MailMessage) (io.Reader, error) {
 	return r, nil
 }
 
-func (ss *session) header(m store.MailMessage) (textproto.Header, error) {
+func (ss *session) header(m store.LocalMail) (textproto.Header, error) {
 	r, err := ss.body(m)
 	if err != nil {
 		return textproto.Header{}, err
@@ -319,7 +319,7 @@ func day(t time.Time) time.Time {
 // matches evaluates a search against one message. The cheap keys (numbers,
 // flags, dates, sizes) come first; the header and body are read only when
 // a key needs them.
-func (ss *session) matches(seq uint32, m store.MailMessage, c *imap.SearchCriteria) (bool, error) {
+func (ss *session) matches(seq uint32, m store.LocalMail, c *imap.SearchCriteria) (bool, error) {
 	for _, set := range c.SeqNum {
 		if !set.Contains(seq) {
 			return false, nil
@@ -417,7 +417,7 @@ func headerMatches(h textproto.Header, hf imap.SearchCriteriaHeaderField) bool {
 // indexed ("meet" finds "meeting"), as Dovecot's FTS does, rather than
 // as a raw substring. A term with no letter or digit matches every
 // message (it has nothing to look up).
-func (ss *session) textMatches(m store.MailMessage, body, text []string) (bool, error) {
+func (ss *session) textMatches(m store.LocalMail, body, text []string) (bool, error) {
 	for _, terms := range []struct {
 		column string
 		list   []string

@@ -54,7 +54,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	if err := ss.sel.load(ss.s.base, ss.s.opts.DB); err != nil {
 		return ss.local("read folder changes", err)
 	}
-	return ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+	return ss.sel.each(numSet, func(seq uint32, m store.LocalMail) error {
 		if ss.sel.isGone(m) {
 			return nil // left the folder: nothing to flag here (RFC 9051 6.4.6)
 		}
@@ -83,7 +83,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 
 // flag applies one change and refreshes the session's copy of the
 // message (sequence number seq).
-func (ss *session) flag(seq uint32, m store.MailMessage, add, remove []string) (store.MailMessage, error) {
+func (ss *session) flag(seq uint32, m store.LocalMail, add, remove []string) (store.LocalMail, error) {
 	if len(add)+len(remove) == 0 {
 		return m, nil
 	}
@@ -91,7 +91,7 @@ func (ss *session) flag(seq uint32, m store.MailMessage, add, remove []string) (
 	if err != nil && !errors.Is(err, ss.s.noChange()) {
 		return m, ss.local("flag message", err)
 	}
-	fresh, err := ss.s.opts.DB.MailMessageByID(ss.s.base, m.ID)
+	fresh, err := ss.s.opts.DB.LocalMailByID(ss.s.base, m.ID)
 	if err != nil {
 		return m, ss.local("read message", err)
 	}

@@ -11,7 +11,9 @@ import (
 )
 
 // selected is a selected folder as its client knows it: msgs[i] has
-// sequence number i+1, ascending by local UID. The store moves on under
+// sequence number i+1, ascending by local UID. A view holds each message
+// as a store.LocalMail (about 110 bytes: no header fields, flag lists
+// shared), so a session on a 100,000-message folder costs about 11 MB. The store moves on under
 // it (sync passes, the CLI, other sessions); load brings the view up to
 // date and report tells the client, the IMAP way (see the package doc).
 //
@@ -22,7 +24,7 @@ import (
 // counters are the one source every writer feeds.
 type selected struct {
 	folder store.MailFolder
-	msgs   []store.MailMessage
+	msgs   []store.LocalMail
 	// gone holds the local UIDs of msgs that left the folder and whose
 	// EXPUNGE the client has not had yet: they keep their sequence
 	// numbers until a command that allows EXPUNGE responses ends.
@@ -57,7 +59,7 @@ func openView(ctx context.Context, db *store.DB, f store.MailFolder, readOnly bo
 
 // find returns the index of the message with local UID uid.
 func (sel *selected) find(uid uint32) (int, bool) {
-	return slices.BinarySearchFunc(sel.msgs, uid, func(m store.MailMessage, uid uint32) int {
+	return slices.BinarySearchFunc(sel.msgs, uid, func(m store.LocalMail, uid uint32) int {
 		switch {
 		case m.LocalUID < uid:
 			return -1
@@ -77,7 +79,7 @@ func (sel *selected) lastUID() uint32 {
 
 // isGone reports whether a message of the view has left the folder
 // (its EXPUNGE pending).
-func (sel *selected) isGone(m store.MailMessage) bool { return sel.gone[m.LocalUID] }
+func (sel *selected) isGone(m store.LocalMail) bool { return sel.gone[m.LocalUID] }
 
 // markGone records that the message with local UID uid left the folder;
 // its EXPUNGE goes out with the next report that allows one. A write of
@@ -95,7 +97,7 @@ func (sel *selected) markGone(uid uint32) {
 
 // update replaces the view's copy of a message after a change the
 // session made itself, so the next report does not echo it.
-func (sel *selected) update(m store.MailMessage) {
+func (sel *selected) update(m store.LocalMail) {
 	if i, ok := sel.find(m.LocalUID); ok && !sel.gone[m.LocalUID] {
 		sel.msgs[i] = m
 	}

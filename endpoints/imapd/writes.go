@@ -133,7 +133,7 @@ func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error)
 		return nil, err
 	}
 	data := &imap.CopyData{UIDValidity: f.LocalUIDValidity}
-	err = ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+	err = ss.sel.each(numSet, func(seq uint32, m store.LocalMail) error {
 		id, err := wr.Copy(ss.s.base, m.ID, f.Name)
 		if err != nil && ss.gone(m.ID) {
 			return nil
@@ -180,7 +180,7 @@ func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest strin
 	}
 	data := &imap.CopyData{UIDValidity: f.LocalUIDValidity}
 	var moved []uint32
-	moveErr := ss.sel.each(numSet, func(seq uint32, m store.MailMessage) error {
+	moveErr := ss.sel.each(numSet, func(seq uint32, m store.LocalMail) error {
 		if _, err := wr.Move(ss.s.base, m.ID, f.Name); err != nil {
 			if ss.gone(m.ID) {
 				return nil
@@ -222,7 +222,7 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 		set = *uids
 	}
 	var gone []uint32
-	expErr := ss.sel.each(set, func(seq uint32, m store.MailMessage) error {
+	expErr := ss.sel.each(set, func(seq uint32, m store.LocalMail) error {
 		if !hasFlag(m.Flags, imap.FlagDeleted) {
 			return nil
 		}
