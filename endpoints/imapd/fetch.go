@@ -89,8 +89,11 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	for _, bs := range options.BodySection {
 		seen = seen || !bs.Peek
 	}
+	for _, bs := range options.BinarySection {
+		seen = seen || !bs.Peek
+	}
 	seen = seen && ss.writable()
-	needsBody := len(options.BodySection) > 0 || options.Envelope || options.BodyStructure != nil
+	needsBody := len(options.BodySection)+len(options.BinarySection)+len(options.BinarySectionSize) > 0 || options.Envelope || options.BodyStructure != nil
 	expungeIssued := false
 	err := ss.sel.each(numSet, func(seq uint32, m store.LocalMail) error {
 		opts := options
@@ -172,7 +175,30 @@ func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m store.LocalMail
 			return err
 		}
 	}
-	// BINARY is not offered (caps), so imapserver refuses it before here.
+	// BINARY (RFC 3516): a part decoded from its transfer encoding, cut
+	// from the same stream; a client asks for one part at a time.
+	for _, bs := range options.BinarySection {
+		r, err := ss.body(m)
+		if err != nil {
+			return err
+		}
+		buf := imapserver.ExtractBinarySection(r, bs)
+		wc := w.WriteBinarySection(bs, int64(len(buf)))
+		_, werr := wc.Write(buf)
+		if cerr := wc.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+	for _, bs := range options.BinarySectionSize {
+		r, err := ss.body(m)
+		if err != nil {
+			return err
+		}
+		w.WriteBinarySectionSize(bs, imapserver.ExtractBinarySectionSize(r, bs))
+	}
 	return w.Close()
 }
 

@@ -161,6 +161,7 @@ var caps = imap.CapSet{
 	imap.CapSpecialUse:  {},
 	imap.CapListStatus:  {},
 	imap.CapLiteralPlus: {},
+	imap.CapBinary:      {},
 }
 
 // Serve accepts connections on ln until Close (then it returns nil). It

@@ -92,6 +92,30 @@ func TestClientReadsTheMirrorAsDovecotServesIt(t *testing.T) {
 		}
 	})
 
+	t.Run("BINARY and BINARY.SIZE decode a part as Dovecot does", func(t *testing.T) {
+		bin := []*imap.FetchItemBinarySection{{Peek: true, Part: []int{1}}, {Peek: true, Part: []int{2}}}
+		size := []*imap.FetchItemBinarySectionSize{{Part: []int{2}}}
+		opts := &imap.FetchOptions{BinarySection: bin, BinarySectionSize: size}
+		ours, theirs := byMessageID(t, c, "INBOX", opts), byMessageID(t, m.c, "INBOX", opts)
+		got, want := ours["two@x"], theirs["two@x"]
+		if got == nil || want == nil {
+			t.Fatalf("two@x: holdover %v, Dovecot %v", got, want)
+		}
+		if g := got.FindBinarySection(bin[1]); !bytes.Equal(g, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Errorf("BINARY[2] = %q, want the decoded attachment", g)
+		}
+		for _, s := range bin {
+			if g, w := got.FindBinarySection(s), want.FindBinarySection(s); !bytes.Equal(g, w) {
+				t.Errorf("BINARY%v: %q, Dovecot %q", s.Part, g, w)
+			}
+		}
+		g, gok := got.FindBinarySectionSize([]int{2})
+		w, wok := want.FindBinarySectionSize([]int{2})
+		if !gok || !wok || g != w || g != 10 {
+			t.Errorf("BINARY.SIZE[2] = %d (%v), Dovecot %d (%v), want 10", g, gok, w, wok)
+		}
+	})
+
 	t.Run("BODYSTRUCTURE of a multipart message", func(t *testing.T) {
 		msgs := byMessageID(t, c, "INBOX", &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{}})
 		mp, ok := msgs["two@x"].BodyStructure.(*imap.BodyStructureMultiPart)
