@@ -10,21 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdover/holdover/internal/testenv"
 	hsync "github.com/holdover/holdover/sync"
 )
-
-// tool finds a real client; in CI a missing one is a failure.
-func tool(t *testing.T, path, pkg string) string {
-	t.Helper()
-	bin, err := exec.LookPath(path)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (Debian package %s; scripts/install-test-deps.sh)", path, pkg)
-		}
-		t.Skipf("%s is not installed (Debian package %s)", path, pkg)
-	}
-	return bin
-}
 
 func run(t *testing.T, dir string, stdin string, name string, args ...string) string {
 	t.Helper()
@@ -45,7 +33,7 @@ func run(t *testing.T, dir string, stdin string, name string, args ...string) st
 // mirrored calendars from the base URL, reads their events (a
 // calendar-query through go-webdav) and syncs by sync-token.
 func TestPythonCaldavDiscoversTheCalendarsAndReadsTheirEvents(t *testing.T) {
-	py := tool(t, "/usr/bin/python3", "python3")
+	py := testenv.Tool(t, "/usr/bin/python3")
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/caldav"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("python3-caldav is not installed (scripts/install-test-deps.sh)")
@@ -82,7 +70,7 @@ print("changed", len(list(later.objects)), [o.data.count("from python") for o in
 // endpoint both ways; during a provider outage it keeps working, and
 // its changes reach the provider once after recovery.
 func TestVdirsyncerSyncsAFolderBothWaysThroughAnOutage(t *testing.T) {
-	bin := tool(t, "vdirsyncer", "vdirsyncer")
+	bin := testenv.Tool(t, "vdirsyncer")
 	e := newEnv(t)
 	e.seed(t, "work", 3)
 	e.sync(t)
@@ -215,7 +203,7 @@ var litmusSummary = regexp.MustCompile(`<- summary for .*`)
 // stops after init. What this pins: the endpoint answers litmus's
 // probes and its refusal, and stays up.
 func TestLitmusAgainstACalendar(t *testing.T) {
-	bin := tool(t, "litmus", "litmus")
+	bin := testenv.Tool(t, "litmus")
 	e := newEnv(t)
 	e.seed(t, "work", 1)
 	e.sync(t)

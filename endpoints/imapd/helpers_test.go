@@ -194,3 +194,20 @@ func multipart(id string) string {
 		"",
 	}, "\r\n")
 }
+
+// pullMirror is the mailbox the real clients' pull tests read: a plain
+// and a multipart message with flags in INBOX, one in Archive and one in
+// a nested folder (Lists/Go), mirrored from Dovecot.
+func pullMirror(t *testing.T) *mirror {
+	t.Helper()
+	m := newMirror(t)
+	m.appendMsg(t, "INBOX", message("one@x", "first", "hello one"), t0, imap.FlagSeen)
+	m.appendMsg(t, "INBOX", multipart("two@x"), t0.Add(time.Hour), imap.FlagFlagged)
+	m.appendMsg(t, "Archive", message("old@x", "archived", "old"), t0.Add(-time.Hour))
+	if err := m.c.Create("Lists/Go", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	m.appendMsg(t, "Lists/Go", message("go@x", "go", "gophers"), t0)
+	m.sync(t)
+	return m
+}

@@ -15,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-
+	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 )
 
@@ -25,22 +24,8 @@ import (
 // folder and every message byte for byte (line ends aside) with its
 // flags.
 func TestMbsyncPullsTheMirrorIntoAMaildir(t *testing.T) {
-	bin, err := exec.LookPath("mbsync")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("mbsync is not installed (Debian package isync; scripts/install-test-deps.sh)")
-		}
-		t.Skip("mbsync is not installed (Debian package isync)")
-	}
-	m := newMirror(t)
-	m.appendMsg(t, "INBOX", message("one@x", "first", "hello one"), t0, imap.FlagSeen)
-	m.appendMsg(t, "INBOX", multipart("two@x"), t0.Add(time.Hour), imap.FlagFlagged)
-	m.appendMsg(t, "Archive", message("old@x", "archived", "old"), t0.Add(-time.Hour))
-	if err := m.c.Create("Lists/Go", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	m.appendMsg(t, "Lists/Go", message("go@x", "go", "gophers"), t0)
-	m.sync(t)
+	bin := testenv.Tool(t, "mbsync")
+	m := pullMirror(t)
 	addr := startEndpoint(t, m.db, 0)
 	host, port, _ := net.SplitHostPort(addr)
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/holdover/holdover/internal/testenv"
 )
 
 // mbsync pushes what a person did in the Maildir (a flag, a message moved
@@ -23,13 +24,7 @@ import (
 // source. With Dovecot down while mbsync pushes, mbsync does not notice,
 // and the changes arrive once Dovecot is back.
 func TestMbsyncPushesMaildirChangesThroughTheOutboxOnce(t *testing.T) {
-	bin, err := exec.LookPath("mbsync")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("mbsync is not installed (Debian package isync; scripts/install-test-deps.sh)")
-		}
-		t.Skip("mbsync is not installed (Debian package isync)")
-	}
+	bin := testenv.Tool(t, "mbsync")
 	for _, tc := range []struct {
 		name   string
 		outage bool

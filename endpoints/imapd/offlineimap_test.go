@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/holdover/holdover/internal/testenv"
 	"github.com/holdover/holdover/store"
 )
 
@@ -25,16 +26,8 @@ import (
 // whole mirror into a Maildir, every folder and every message byte for
 // byte (line ends aside) with its flags.
 func TestOfflineimapPullsTheMirrorIntoAMaildir(t *testing.T) {
-	bin := offlineimapBinary(t)
-	m := newMirror(t)
-	m.appendMsg(t, "INBOX", message("one@x", "first", "hello one"), t0, imap.FlagSeen)
-	m.appendMsg(t, "INBOX", multipart("two@x"), t0.Add(time.Hour), imap.FlagFlagged)
-	m.appendMsg(t, "Archive", message("old@x", "archived", "old"), t0.Add(-time.Hour))
-	if err := m.c.Create("Lists/Go", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	m.appendMsg(t, "Lists/Go", message("go@x", "go", "gophers"), t0)
-	m.sync(t)
+	bin := testenv.Tool(t, "offlineimap")
+	m := pullMirror(t)
 	addr := startEndpoint(t, m.db, 0)
 
 	dir := t.TempDir()
@@ -55,19 +48,6 @@ func TestOfflineimapPullsTheMirrorIntoAMaildir(t *testing.T) {
 			t.Errorf("%s: maildir flags %q, mirror %q", k, got[k].flags, w.flags)
 		}
 	}
-}
-
-// offlineimapBinary finds offlineimap; in CI its absence is a failure.
-func offlineimapBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("offlineimap")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("offlineimap is not installed (Debian package offlineimap3; scripts/install-test-deps.sh)")
-		}
-		t.Skip("offlineimap is not installed (Debian package offlineimap3)")
-	}
-	return bin
 }
 
 // runOfflineimap runs one sync pass and returns what offlineimap said.
@@ -132,7 +112,7 @@ starttls = no
 // offlineimap pushes, offlineimap does not notice, and the changes arrive
 // once Dovecot is back.
 func TestOfflineimapPushesMaildirChangesThroughTheOutboxOnce(t *testing.T) {
-	bin := offlineimapBinary(t)
+	bin := testenv.Tool(t, "offlineimap")
 	for _, tc := range []struct {
 		name   string
 		outage bool

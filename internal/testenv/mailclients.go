@@ -26,3 +26,12 @@ func BSDMailx(t testing.TB) string {
 	}
 	return p
 }
+
+// Tool returns the path of a real client program a test drives (mbsync,
+// offlineimap, vdirsyncer, litmus, …). Like a missing server, a missing
+// tool skips the test loudly, or fails it when CI=true; the install
+// script (scripts/install-test-deps.sh) installs every one of them.
+func Tool(t testing.TB, binary string) string {
+	t.Helper()
+	return mustBinary(t, binary)
+}
