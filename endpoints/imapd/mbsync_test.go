@@ -3,9 +3,7 @@ package imapd_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,38 +25,9 @@ func TestMbsyncPullsTheMirrorIntoAMaildir(t *testing.T) {
 	bin := testenv.Tool(t, "mbsync")
 	m := pullMirror(t)
 	addr := startEndpoint(t, m.db, 0)
-	host, port, _ := net.SplitHostPort(addr)
-
 	dir := t.TempDir()
 	maildir := filepath.Join(dir, "Mail")
-	if err := os.MkdirAll(maildir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	rc := filepath.Join(dir, "mbsyncrc")
-	os.WriteFile(rc, []byte(fmt.Sprintf(`IMAPAccount holdover
-Host %s
-Port %s
-User %s
-Pass %s
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore far
-Account holdover
-
-MaildirStore near
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel pull
-Far :far:
-Near :near:
-Patterns *
-Create Near
-Sync Pull
-SyncState *
-`, host, port, localUser, localPass, maildir, maildir)), 0o600)
+	rc := writeMbsyncrc(t, dir, addr, maildir, pullOnly)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "-c", rc, "-a").CombinedOutput()

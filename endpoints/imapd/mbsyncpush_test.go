@@ -46,7 +46,7 @@ func TestMbsyncPushesMaildirChangesThroughTheOutboxOnce(t *testing.T) {
 
 			dir := t.TempDir()
 			maildir := filepath.Join(dir, "Mail")
-			rc := writeMbsyncrc(t, dir, addr, maildir)
+			rc := writeMbsyncrc(t, dir, addr, maildir, twoWay)
 			mbsync := func(what string) {
 				t.Helper()
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -114,10 +114,17 @@ func containsFlag(flags []imap.Flag, f imap.Flag) bool {
 	return false
 }
 
-// writeMbsyncrc writes a two-way channel between holdover's endpoint and
-// a Maildir: what holdover has comes down, what the person does in the
-// Maildir goes up, deletions included.
-func writeMbsyncrc(t *testing.T, dir, addr, maildir string) string {
+// Channel modes for writeMbsyncrc: pullOnly copies holdover's folders
+// down; twoWay also sends up what the person does in the Maildir,
+// deletions included.
+const (
+	pullOnly = "Sync Pull"
+	twoWay   = "Sync All\nExpunge Both"
+)
+
+// writeMbsyncrc writes a channel between holdover's endpoint and a
+// Maildir (mode: pullOnly or twoWay) and returns the file's path.
+func writeMbsyncrc(t *testing.T, dir, addr, maildir, mode string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	if err := os.MkdirAll(maildir, 0o700); err != nil {
@@ -140,15 +147,14 @@ Path %s/
 Inbox %s/INBOX
 SubFolders Verbatim
 
-Channel both
+Channel holdover
 Far :far:
 Near :near:
 Patterns *
 Create Near
-Sync All
-Expunge Both
+%s
 SyncState *
-`, host, port, localUser, localPass, maildir, maildir)), 0o600)
+`, host, port, localUser, localPass, maildir, maildir, mode)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
