@@ -151,10 +151,12 @@ func TestOfflineChangesReachRadicaleOnceItIsBack(t *testing.T) {
 	}
 }
 
-// A create whose PUT reached the server but whose outcome was not recorded
-// (kill -9 right after it) is recognised by its UID: no second event.
-func TestACreateReplayedAfterACrashIsNotDoubled(t *testing.T) {
-	e := newEnv(t, "")
+// createThenCrash adds the event "Once" to a synced calendar and replays
+// its create up to the server, then "crashes": nothing of the outcome is
+// recorded, the action stays in flight. It returns the object and the
+// claimed action.
+func (e *env) createThenCrash(t *testing.T) (int64, store.OutboxRow) {
+	t.Helper()
 	ctx := context.Background()
 	e.seed(t, "work", 1, day)
 	e.sync(t)
@@ -167,9 +169,18 @@ func TestACreateReplayedAfterACrashIsNotDoubled(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	if _, err := e.exec.Execute(ctx, row); err != nil { // reached the server; "crash": nothing recorded
+	if _, err := e.exec.Execute(ctx, row); err != nil {
 		t.Fatal(err)
 	}
+	return id, row
+}
+
+// A create whose PUT reached the server but whose outcome was not recorded
+// (kill -9 right after it) is recognised by its UID: no second event.
+func TestACreateReplayedAfterACrashIsNotDoubled(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	id, row := e.createThenCrash(t)
 	row.Attempts++
 	apply, err := e.exec.Execute(ctx, row) // the restarted daemon replays it
 	if err != nil || apply == nil {
@@ -195,20 +206,7 @@ func TestACreateReplayedAfterACrashIsNotDoubled(t *testing.T) {
 func TestACreateReplayedAfterACrashCarriesTheEditMadeSince(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
-	e.seed(t, "work", 1, day)
-	e.sync(t)
-	cals, _ := e.db.Calendars(ctx, "work")
-	id, err := e.local.Add(ctx, cals[0].ID, ical.Event{Summary: "Once", Start: day, End: day.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	row, ok, err := e.db.ClaimOutbox(ctx, "work", []string{"cal.put"})
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if _, err := e.exec.Execute(ctx, row); err != nil { // reached the server; "crash": nothing recorded
-		t.Fatal(err)
-	}
+	id, row := e.createThenCrash(t)
 	title := "edited after the crash"
 	if err := e.local.Edit(ctx, id, ical.Change{Summary: &title}); err != nil {
 		t.Fatal(err)
