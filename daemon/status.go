@@ -10,7 +10,6 @@ import (
 	"github.com/holdover/holdover/endpoints/control"
 	"github.com/holdover/holdover/endpoints/httpapi/apiv1"
 	"github.com/holdover/holdover/store"
-	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/outbox"
 )
 
@@ -134,7 +133,7 @@ func collectStatus(ctx context.Context, cfg *config.Config, db *store.DB, ds Dae
 			if h, ok := byKey[[2]string{name, svc}]; ok {
 				since := h.Since
 				ss.State, ss.Since, ss.LastError = h.State, &since, h.LastError
-				if hsync.IsNeedsLogin(h.State) {
+				if h.State == store.HealthNeedsLogin {
 					ss.NeedsLogin, ss.Action = true, "holdover account login "+name
 				}
 			}

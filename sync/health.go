@@ -66,7 +66,7 @@ func (h Health) Replayed(ctx context.Context, account, service string, createdAt
 // failures including this one. Auth failures mark the service down at
 // once (only the user can fix them); permanent ones degraded; transient
 // ones down after DownAfter in a row, opening an outage. NeedsLogin is
-// not an outage (see IsNeedsLogin).
+// not an outage (store.HealthNeedsLogin).
 func (h Health) Failure(ctx context.Context, account, service string, failures int, err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return nil
@@ -95,10 +95,6 @@ func (h Health) Failure(ctx context.Context, account, service string, failures i
 		return nil
 	})
 }
-
-// IsNeedsLogin reports whether a stored health state means the service
-// waits for `holdover account login`.
-func IsNeedsLogin(state store.HealthState) bool { return state == store.HealthNeedsLogin }
 
 // needsLogin records that the service waits for a new sign-in: a state
 // of its own, never down, and no outage is opened, since the provider itself may be

@@ -110,7 +110,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		}
 		if seen && !m.Seen() {
 			var err error
-			if m, err = ss.flag(seq, m, []string{string(imap.FlagSeen)}, nil); err != nil {
+			if m, err = ss.flag(m, []string{string(imap.FlagSeen)}, nil); err != nil {
 				return err
 			}
 			o := *options

@@ -67,7 +67,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		case imap.StoreFlagsSet:
 			add, remove = diffFlags(m.Flags, want)
 		}
-		m, err := ss.flag(seq, m, add, remove)
+		m, err := ss.flag(m, add, remove)
 		if err != nil {
 			return err
 		}
@@ -82,8 +82,8 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 }
 
 // flag applies one change and refreshes the session's copy of the
-// message (sequence number seq).
-func (ss *session) flag(seq uint32, m store.LocalMail, add, remove []string) (store.LocalMail, error) {
+// message.
+func (ss *session) flag(m store.LocalMail, add, remove []string) (store.LocalMail, error) {
 	if len(add)+len(remove) == 0 {
 		return m, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdover/holdover/store"
 	hsync "github.com/holdover/holdover/sync"
 	"github.com/holdover/holdover/sync/mailsync"
 )
@@ -33,7 +34,7 @@ func TestRunnerWaitsAnIntervalWhenTheAccountNeedsLogin(t *testing.T) {
 		t.Errorf("%d sync dials, %d IDLE dials in 300 ms; want 1 each (then an interval's wait)", dials.Load(), idles.Load())
 	}
 	hs, _ := f.db.HealthRows(context.Background())
-	if len(hs) != 1 || !hsync.IsNeedsLogin(hs[0].State) {
+	if len(hs) != 1 || hs[0].State != store.HealthNeedsLogin {
 		t.Errorf("health = %+v; want needs-login", hs)
 	}
 	if os, _ := f.db.Outages(context.Background(), 0); len(os) != 0 {

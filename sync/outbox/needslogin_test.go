@@ -58,7 +58,7 @@ func TestNeedsLoginKeepsTheQueueOpensNoOutageAndWaits(t *testing.T) {
 		t.Errorf("%d of 4 actions kept", len(rows))
 	}
 	health, _ := db.HealthRows(ctx)
-	if len(health) != 1 || !hsync.IsNeedsLogin(health[0].State) {
+	if len(health) != 1 || health[0].State != store.HealthNeedsLogin {
 		t.Errorf("health = %+v; want needs-login", health)
 	}
 	if outages, _ := db.Outages(ctx, 0); len(outages) != 0 {
